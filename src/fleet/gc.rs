@@ -1,0 +1,91 @@
+//! The rules of garbage collection, as pure functions of a record and the clock.
+
+use super::machine::{next, Decision, Event, GroupState};
+use super::record::GroupRecord;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// What GC does with one record it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GcAction {
+    /// Claim it (→ Deleting, If-Match the ETag it was read with), then delete it in ARM.
+    Collect,
+    /// Already Deleting (an earlier run's ARM delete failed or is pending): delete again.
+    Resume,
+    /// Leave it.
+    Skip(SkipReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    HasSessions,
+    NotMarked,
+    FailedTooRecently,
+}
+
+/// Decide for one record. `failed_ttl` is how long a Failed group is kept for
+/// inspection before it is collected.
+pub fn plan(record: &GroupRecord, now: DateTime<Utc>, failed_ttl: Duration) -> GcAction {
+    if record.state == GroupState::Deleting {
+        return GcAction::Resume;
+    }
+    if record.state == GroupState::Failed {
+        let age = now
+            .signed_duration_since(record.state_changed_at)
+            .to_std()
+            .unwrap_or_default();
+        if age < failed_ttl {
+            return GcAction::Skip(SkipReason::FailedTooRecently);
+        }
+    }
+    let claim = Event::GcClaim {
+        active_sessions: record.active_sessions.get(),
+    };
+    match next(record.state, &claim) {
+        Decision::Move(GroupState::Deleting) => GcAction::Collect,
+        Decision::Reject(super::machine::Rejection::HasSessions) => {
+            GcAction::Skip(SkipReason::HasSessions)
+        }
+        _ => GcAction::Skip(SkipReason::NotMarked),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::names::*;
+
+    fn rec(state: GroupState, sessions: u32, changed_secs_ago: i64) -> GroupRecord {
+        let now = Utc::now();
+        let key = GroupKey::new(
+            ResourceGroup::parse("rg").unwrap(),
+            ContainerGroupName::parse("cg").unwrap(),
+        );
+        let mut r = GroupRecord::creating(key, "westeurope".into(), now);
+        r.state = state;
+        r.active_sessions = ActiveSessions::new(sessions).unwrap();
+        r.state_changed_at = now - chrono::Duration::seconds(changed_secs_ago);
+        r
+    }
+
+    #[test]
+    fn collects_only_marked_and_empty_or_old_failures() {
+        let ttl = Duration::from_secs(3600);
+        let now = Utc::now();
+        use GcAction::*;
+        use GroupState::*;
+        let cases = [
+            (rec(MarkedForDeletion, 0, 0), Collect),
+            (rec(MarkedForDeletion, 1, 0), Skip(SkipReason::HasSessions)),
+            (rec(Running, 0, 0), Skip(SkipReason::NotMarked)),
+            (rec(Creating, 0, 99999), Skip(SkipReason::NotMarked)),
+            (rec(Failed, 0, 10), Skip(SkipReason::FailedTooRecently)),
+            (rec(Failed, 0, 7200), Collect),
+            (rec(Failed, 2, 7200), Skip(SkipReason::HasSessions)),
+            (rec(Deleting, 5, 0), Resume),
+        ];
+        for (r, want) in cases {
+            assert_eq!(plan(&r, now, ttl), want, "{:?} with {}", r.state, r.active_sessions);
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The fleet core: names, the record, the state machine, the GC rules. Pure: no I/O.
+
+pub mod gc;
+pub mod machine;
+pub mod names;
+pub mod record;
+
+pub use machine::{Decision, Event, GroupState, Rejection};
+pub use names::{
+    ActiveSessions, ContainerGroupName, ContainerName, GroupKey, NameError, ResourceGroup,
+};
+pub use record::{Etag, GroupRecord, GroupView, Versioned};

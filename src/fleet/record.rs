@@ -1,0 +1,93 @@
+//! The container-group record: one table row per group.
+
+use super::machine::GroupState;
+use super::names::{ActiveSessions, GroupKey};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One container group as gamefleet tracks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRecord {
+    pub key: GroupKey,
+    pub state: GroupState,
+    pub active_sessions: ActiveSessions,
+    pub public_ip: Option<String>,
+    pub location: String,
+    /// Why the group is Failed (ARM's error, or the caller's SetState).
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub state_changed_at: DateTime<Utc>,
+}
+
+impl GroupRecord {
+    /// The row Create writes before it calls ARM.
+    pub fn creating(key: GroupKey, location: String, now: DateTime<Utc>) -> Self {
+        Self {
+            key,
+            state: GroupState::Creating,
+            active_sessions: ActiveSessions::ZERO,
+            public_ip: None,
+            location,
+            failure_reason: None,
+            created_at: now,
+            state_changed_at: now,
+        }
+    }
+
+    /// Same record in `state`, stamped `now`.
+    pub fn moved_to(&self, state: GroupState, now: DateTime<Utc>) -> Self {
+        Self {
+            state,
+            state_changed_at: now,
+            ..self.clone()
+        }
+    }
+
+    /// The JSON shape every function answers with (camelCase).
+    pub fn view(&self) -> GroupView<'_> {
+        GroupView {
+            resource_group: self.key.resource_group.as_str(),
+            container_group_name: self.key.name.as_str(),
+            state: self.state,
+            public_ip: self.public_ip.as_deref(),
+            active_sessions: self.active_sessions.get(),
+            location: &self.location,
+            failure_reason: self.failure_reason.as_deref(),
+            created_at: self.created_at,
+            state_changed_at: self.state_changed_at,
+        }
+    }
+}
+
+/// Response rendering of a [`GroupRecord`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupView<'a> {
+    pub resource_group: &'a str,
+    pub container_group_name: &'a str,
+    pub state: GroupState,
+    pub public_ip: Option<&'a str>,
+    pub active_sessions: u32,
+    pub location: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+    pub state_changed_at: DateTime<Utc>,
+}
+
+/// An opaque version of a stored record (Table Storage ETag).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Etag(pub String);
+
+impl Etag {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A record with the version it was read at; every write back is conditional on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub etag: Etag,
+}

@@ -1,0 +1,205 @@
+//! The small traits the core needs from the outside world. Their errors are
+//! outcomes the core branches on, not transport details.
+
+use crate::fleet::{
+    ActiveSessions, ContainerGroupName, ContainerName, Etag, GroupKey, GroupRecord, GroupState,
+    ResourceGroup, Versioned,
+};
+use async_trait::async_trait;
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------
+// FleetStore: the records, with ETags.
+// ---------------------------------------------------------------------------
+
+/// Failure of a store call, by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record does not exist.
+    #[error("record not found")]
+    NotFound,
+    /// Insert of a record that already exists.
+    #[error("record already exists")]
+    AlreadyExists,
+    /// The record changed since it was read (ETag mismatch).
+    #[error("record changed since it was read")]
+    PreconditionFailed,
+    /// The store refused the request as malformed: a bug on our side, not the caller's.
+    #[error("store rejected the request: {code}: {message}")]
+    Rejected { code: String, message: String },
+    /// The store could not be reached or answered 5xx/429: retry later.
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Which records to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListQuery {
+    /// Records in `state` (all states when `None`), optionally one resource group.
+    ByState {
+        state: Option<GroupState>,
+        resource_group: Option<ResourceGroup>,
+    },
+    /// What GC may act on: MarkedForDeletion or Failed with 0 sessions, and Deleting.
+    GcCandidates,
+}
+
+/// One session-count write inside an entity-group transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionWrite {
+    pub name: ContainerGroupName,
+    pub active_sessions: ActiveSessions,
+    /// Written only if the row still has this ETag.
+    pub etag: Etag,
+}
+
+/// Result of one entity-group transaction (all or nothing).
+#[derive(Debug)]
+pub enum BatchOutcome {
+    /// Every write applied; the new ETags, in request order.
+    Applied(Vec<Etag>),
+    /// Nothing applied: the write at `index` failed with `error`
+    /// (`PreconditionFailed`, `NotFound`...).
+    Failed { index: usize, error: StoreError },
+}
+
+/// Maximum operations in one entity-group transaction (Table Storage limit).
+pub const MAX_BATCH: usize = 100;
+
+#[async_trait]
+pub trait FleetStore: Send + Sync + 'static {
+    /// Create the table if needed. Called once at start.
+    async fn ensure_ready(&self) -> Result<(), StoreError>;
+
+    /// Insert a new record; `AlreadyExists` if the key is taken.
+    async fn insert(&self, record: &GroupRecord) -> Result<Etag, StoreError>;
+
+    async fn get(&self, key: &GroupKey) -> Result<Option<Versioned<GroupRecord>>, StoreError>;
+
+    /// The records of these names in one resource group (missing ones are left out),
+    /// in as few round trips as the store allows.
+    async fn get_many(
+        &self,
+        resource_group: &ResourceGroup,
+        names: &[ContainerGroupName],
+    ) -> Result<Vec<Versioned<GroupRecord>>, StoreError>;
+
+    /// Replace the record if it still has `etag`.
+    async fn replace(&self, record: &GroupRecord, etag: &Etag) -> Result<Etag, StoreError>;
+
+    /// Delete the record if it still has `etag` (any version when `None`).
+    /// `NotFound` when it is already gone.
+    async fn delete(&self, key: &GroupKey, etag: Option<&Etag>) -> Result<(), StoreError>;
+
+    /// Every matching record, across all pages.
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Versioned<GroupRecord>>, StoreError>;
+
+    /// Write session counts of up to [`MAX_BATCH`] groups of one resource group
+    /// in one entity-group transaction, each conditional on its ETag.
+    async fn write_sessions(
+        &self,
+        resource_group: &ResourceGroup,
+        writes: &[SessionWrite],
+    ) -> Result<BatchOutcome, StoreError>;
+}
+
+// ---------------------------------------------------------------------------
+// ContainerPlatform: container groups in ARM.
+// ---------------------------------------------------------------------------
+
+/// Failure of a platform call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlatformError {
+    /// ARM refused the request because of what was asked (4xx other than auth/throttling):
+    /// the caller can fix it. `status` is ARM's.
+    #[error("ARM rejected the request ({status}): {code}: {message}")]
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// ARM refused our identity (401/403): a deployment problem, not the caller's.
+    #[error("ARM refused gamefleet's identity ({status}): {code}: {message}")]
+    Unauthorized {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// 429 after our retries: come back later.
+    #[error("ARM is throttling requests")]
+    Throttled { retry_after: Option<Duration> },
+    /// ARM 5xx, timeouts, connection failures, token endpoint down: after our retries.
+    #[error("ARM unavailable: {message}")]
+    Unavailable { message: String },
+}
+
+/// ARM's view of a container group (the parts gamefleet acts on) plus the raw body.
+#[derive(Debug, Clone)]
+pub struct GroupStatus {
+    /// `properties.provisioningState` (Accepted, Pending, Creating, Succeeded, Failed, Canceled, Deleting...).
+    pub provisioning_state: String,
+    /// `properties.instanceView.state` (Running, Stopped, Pending...), only on GET.
+    pub instance_state: Option<String>,
+    /// `properties.ipAddress.ip`.
+    pub public_ip: Option<String>,
+    /// Tags on the group.
+    pub tags: serde_json::Map<String, serde_json::Value>,
+    /// The whole ARM body, as Details returns it.
+    pub raw: serde_json::Value,
+}
+
+impl GroupStatus {
+    /// What the state machine makes of ARM's provisioning state.
+    pub fn provisioning(&self) -> Provisioning {
+        match self.provisioning_state.to_ascii_lowercase().as_str() {
+            "succeeded" => Provisioning::Succeeded,
+            "failed" | "canceled" | "cancelled" | "unhealthy" => Provisioning::Failed,
+            "deleting" => Provisioning::Deleting,
+            _ => Provisioning::InProgress,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioning {
+    InProgress,
+    Succeeded,
+    Failed,
+    Deleting,
+}
+
+/// How a delete ended within the time we were willing to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// ARM no longer has the group (deleted now, or already gone).
+    Gone,
+    /// ARM accepted the delete but it had not finished when we stopped waiting.
+    Pending,
+}
+
+#[async_trait]
+pub trait ContainerPlatform: Send + Sync + 'static {
+    /// The group, or `None` if ARM does not have it.
+    async fn get(&self, key: &GroupKey) -> Result<Option<GroupStatus>, PlatformError>;
+
+    /// PUT the container group (ARM REST shape). Returns ARM's answer.
+    async fn create(
+        &self,
+        key: &GroupKey,
+        body: &serde_json::Value,
+    ) -> Result<GroupStatus, PlatformError>;
+
+    /// DELETE the group and wait for the long-running operation at most `wait`.
+    async fn delete(&self, key: &GroupKey, wait: Duration) -> Result<DeleteOutcome, PlatformError>;
+
+    /// A container's logs; `None` if the group or container does not exist.
+    async fn logs(
+        &self,
+        key: &GroupKey,
+        container: &ContainerName,
+        tail: Option<u32>,
+    ) -> Result<Option<String>, PlatformError>;
+}

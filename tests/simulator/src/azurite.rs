@@ -1,0 +1,1 @@
+//! Azurite harness (to be written).

@@ -1,1 +1,22 @@
 //! Adapters of [`crate::ports::FleetStore`].
+//!
+//! [`TableStore`]: the fleet records in Azure Table Storage (or Azurite), one row
+//! per container group, in the original project's `ACIDetails` format.
+//!
+//! - `table.rs`: the store itself (azure_data_tables 0.21 for single rows and queries).
+//! - `batch.rs`: the entity-group transaction wire format, built and parsed by hand.
+//! - `row.rs`: record ↔ row, lenient with rows the original project wrote.
+//! - `connection.rs`: connection strings, without ever echoing a secret.
+//! - `pipeline.rs`: retries, `Retry-After`, and the mapping to [`crate::ports::StoreError`].
+
+mod batch;
+mod connection;
+mod pipeline;
+mod row;
+pub mod table;
+
+#[cfg(test)]
+mod tests;
+
+pub use connection::StoreConfigError;
+pub use table::{StoreOptions, TableStore, DEFAULT_TABLE};

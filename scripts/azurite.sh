@@ -62,6 +62,7 @@ start() {
     fi
     install
     mkdir -p "$STATE"
+    local pid
     if pid="$(running_pid)"; then
         echo "azurite.sh: already running (pid $pid); run '$0 stop' first" >&2
         exit 1
@@ -72,7 +73,7 @@ start() {
     fi
     nohup "$BIN" --tableHost 127.0.0.1 --tablePort "$port" --inMemoryPersistence \
         --disableTelemetry --silent >"$LOGFILE" 2>&1 &
-    local pid=$!
+    pid=$!
     echo "$pid" >"$PIDFILE"
     local i
     for ((i = 0; i < READY_TIMEOUT_TENTHS; i++)); do

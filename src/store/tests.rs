@@ -125,6 +125,50 @@ async fn insert_get_and_duplicate_insert() {
     assert!(store.get(&missing).await.unwrap().is_none());
 }
 
+/// ARM allows `(`, `)`, `.`, `_` and Unicode letters in resource group names:
+/// they must survive the entity URL, filters and batch sub-request URLs.
+#[tokio::test]
+async fn odd_but_legal_resource_group_names_work_everywhere() {
+    let store = fresh_store().await;
+    let group = "Spiele_(Prod).Grüppe";
+    let r = rec(group, "cg-1", GroupState::Running, 0);
+    let e1 = store.insert(&r).await.unwrap();
+    let got = store.get(&r.key).await.unwrap().unwrap();
+    assert_eq!(got.value, r);
+    let listed = store
+        .list(&ListQuery::ByState {
+            state: Some(GroupState::Running),
+            resource_group: Some(rg(group)),
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    let many = store
+        .get_many(&rg(group), &[name("cg-1"), name("cg-2")])
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 1);
+    let outcome = store
+        .write_sessions(
+            &rg(group),
+            &[SessionWrite {
+                name: name("cg-1"),
+                active_sessions: ActiveSessions::new(5).unwrap(),
+                etag: e1,
+            }],
+        )
+        .await
+        .unwrap();
+    let BatchOutcome::Applied(etags) = outcome else {
+        panic!("{outcome:?}");
+    };
+    let got = store.get(&r.key).await.unwrap().unwrap();
+    assert_eq!(got.value.active_sessions.get(), 5);
+    assert_eq!(got.etag, etags[0]);
+    store.delete(&r.key, Some(&etags[0])).await.unwrap();
+    assert!(store.get(&r.key).await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn replace_is_conditional_on_the_etag() {
     let store = fresh_store().await;

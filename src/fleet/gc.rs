@@ -85,7 +85,13 @@ mod tests {
             (rec(Deleting, 5, 0), Resume),
         ];
         for (r, want) in cases {
-            assert_eq!(plan(&r, now, ttl), want, "{:?} with {}", r.state, r.active_sessions);
+            assert_eq!(
+                plan(&r, now, ttl),
+                want,
+                "{:?} with {}",
+                r.state,
+                r.active_sessions
+            );
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod gc;
 pub mod machine;
 pub mod names;
 pub mod record;
+pub mod spec;
 
 pub use machine::{Decision, Event, GroupState, Rejection};
 pub use names::{

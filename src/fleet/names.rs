@@ -56,9 +56,7 @@ impl ResourceGroup {
         {
             return Err(NameError::new(
                 FIELD,
-                format!(
-                    "contains {bad:?}; ARM allows letters, digits, '_', '-', '.', '(' and ')'"
-                ),
+                format!("contains {bad:?}; ARM allows letters, digits, '_', '-', '.', '(' and ')'"),
             ));
         }
         if raw.ends_with('.') {
@@ -218,13 +216,22 @@ impl ActiveSessions {
                 if let Some(u) = n.as_u64() {
                     u32::try_from(u)
                         .map_err(|_| {
-                            NameError::new(FIELD, format!("is {u}; at most {} is accepted", Self::MAX))
+                            NameError::new(
+                                FIELD,
+                                format!("is {u}; at most {} is accepted", Self::MAX),
+                            )
                         })
                         .and_then(Self::new)
                 } else if n.as_i64().is_some() {
-                    Err(NameError::new(FIELD, format!("is {n}; it must not be negative")))
+                    Err(NameError::new(
+                        FIELD,
+                        format!("is {n}; it must not be negative"),
+                    ))
                 } else {
-                    Err(NameError::new(FIELD, format!("is {n}; it must be a whole number")))
+                    Err(NameError::new(
+                        FIELD,
+                        format!("is {n}; it must be a whole number"),
+                    ))
                 }
             }
             serde_json::Value::Null => Err(NameError::new(FIELD, "is missing")),
@@ -271,7 +278,18 @@ mod tests {
         for ok in ["a", "cg-1", "0abc", &"a".repeat(63)] {
             assert!(ContainerGroupName::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "a-", "A", "a_b", "a.b", "a/b", "a b", &"a".repeat(64), "é"] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a.b",
+            "a/b",
+            "a b",
+            &"a".repeat(64),
+            "é",
+        ] {
             assert!(ContainerGroupName::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -283,7 +301,17 @@ mod tests {
         assert_eq!(rg.key(), "my_rg-(1).x");
         assert_eq!(rg, ResourceGroup::parse("MY_rg-(1).X").unwrap());
         assert!(ResourceGroup::parse("spiele-gruppe-ü").is_ok());
-        for bad in ["", "a.", "a/b", "a#b", "a?b", "a\\b", "a\tb", "a'b", &"a".repeat(91)] {
+        for bad in [
+            "",
+            "a.",
+            "a/b",
+            "a#b",
+            "a?b",
+            "a\\b",
+            "a\tb",
+            "a'b",
+            &"a".repeat(91),
+        ] {
             assert!(ResourceGroup::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -291,8 +319,18 @@ mod tests {
     #[test]
     fn sessions_accept_only_non_negative_int32() {
         assert_eq!(ActiveSessions::from_json(&json!(0)).unwrap().get(), 0);
-        assert_eq!(ActiveSessions::from_json(&json!(2147483647)).unwrap().get(), i32::MAX as u32);
-        for bad in [json!(-1), json!(2147483648u64), json!(1.5), json!("3"), json!(null), json!(1e300)] {
+        assert_eq!(
+            ActiveSessions::from_json(&json!(2147483647)).unwrap().get(),
+            i32::MAX as u32
+        );
+        for bad in [
+            json!(-1),
+            json!(2147483648u64),
+            json!(1.5),
+            json!("3"),
+            json!(null),
+            json!(1e300),
+        ] {
             assert!(ActiveSessions::from_json(&bad).is_err(), "{bad}");
         }
     }

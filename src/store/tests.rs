@@ -750,10 +750,11 @@ async fn storage_outage_and_recovery_on_a_private_azurite() {
     assert_unavailable_quickly("get while stopped", store.get(&r.key)).await;
 
     azurite.restart().await.unwrap();
-    // In-memory Azurite lost everything, the table included.
+    // In-memory Azurite lost everything, the table included: a missing table is
+    // an outage (503), never "no such group" (404).
     assert!(matches!(
         store.get(&r.key).await,
-        Ok(None) | Err(StoreError::NotFound)
+        Err(StoreError::Unavailable { .. })
     ));
     store.ensure_ready().await.unwrap();
     store.insert(&r).await.unwrap();

@@ -1,0 +1,92 @@
+//! Building the process's one [`App`] from [`Config`]: one HTTP client per
+//! dependency, one token cache, the store and the ARM client.
+
+use crate::cloud::azure::token::{credential, TokenCache};
+use crate::cloud::azure::{arm::ARM_SCOPE, ArmClient};
+use crate::cloud::retry::Backoff;
+use crate::config::Config;
+use crate::ops::{App, Settings};
+use crate::store::table::{StoreOptions, TableStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("table storage: {0}")]
+    Store(String),
+    #[error("ARM credential: {0}")]
+    Credential(String),
+}
+
+/// A pooled client with keep-alive and a per-request timeout.
+pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5).min(timeout))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("gamefleet/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Everything `main` needs; no I/O happens here (the table is created later).
+pub fn build(config: &Config) -> Result<App, BuildError> {
+    let storage_http = http_client(config.storage.timeout)?;
+    let store = TableStore::from_connection_string(
+        config.storage.connection_string.expose(),
+        &config.storage.table,
+        storage_http,
+        StoreOptions::default(),
+    )
+    .map_err(|e| BuildError::Store(e.to_string()))?;
+
+    let arm_http = http_client(config.arm.timeout)?;
+    let cred = credential(&config.arm.identity, &arm_http)
+        .map_err(|e| BuildError::Credential(e.to_string()))?;
+    let tokens = Arc::new(TokenCache::new(cred, ARM_SCOPE));
+    let backoff = Backoff {
+        max_retries: config.arm.max_retries,
+        max_retry_after: config.arm.max_retry_after,
+        ..Backoff::default()
+    };
+    let arm = ArmClient::new(
+        arm_http,
+        config.arm.endpoint.clone(),
+        config.arm.subscription_id.clone(),
+        tokens,
+        backoff,
+    );
+
+    Ok(App {
+        store: Arc::new(store),
+        platform: Arc::new(arm),
+        settings: Settings {
+            subscription_id: config.arm.subscription_id.clone(),
+            set_sessions_url: config.set_sessions_url.clone(),
+            gc: config.gc.clone(),
+        },
+    })
+}
+
+/// Create the table, retrying in the background until storage answers, so a
+/// storage outage at start does not keep the handler from answering the host.
+pub fn ensure_table(app: &App) {
+    let store = app.store.clone();
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match store.ensure_ready().await {
+                Ok(()) => {
+                    tracing::info!("table ready");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "could not create the table");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    });
+}

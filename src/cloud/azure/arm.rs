@@ -1,0 +1,391 @@
+//! The ARM client for `Microsoft.ContainerInstance/containerGroups`.
+//!
+//! One instance per process: one pooled HTTP client, one token cache. Every
+//! call retries what is transient (429, 5xx, timeouts, refused connections)
+//! with [`Backoff`], honouring `Retry-After`; a 401 refreshes the token once.
+
+use crate::cloud::azure::token::TokenCache;
+use crate::cloud::retry::{self, Backoff, Retry};
+use crate::fleet::{ContainerName, GroupKey};
+use crate::ports::{ContainerPlatform, DeleteOutcome, GroupStatus, PlatformError};
+use async_trait::async_trait;
+use bytes::Bytes;
+use reqwest::{header::HeaderMap, Method, StatusCode};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The ACI api-version gamefleet speaks (stable, deployed in every public region).
+pub const API_VERSION: &str = "2023-05-01";
+/// OAuth scope of Azure Resource Manager.
+pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
+
+#[derive(Debug)]
+pub struct ArmClient {
+    http: reqwest::Client,
+    endpoint: url::Url,
+    subscription: String,
+    tokens: Arc<TokenCache>,
+    backoff: Backoff,
+    /// Longest pause between two polls of a long-running operation.
+    max_poll_interval: Duration,
+}
+
+/// An answer from ARM after retries.
+#[derive(Debug)]
+pub struct ArmResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl ArmResponse {
+    fn json(&self) -> Result<Value, PlatformError> {
+        serde_json::from_slice(&self.body).map_err(|e| PlatformError::Unavailable {
+            message: format!(
+                "ARM answered {} with a body that is not JSON: {e}",
+                self.status
+            ),
+        })
+    }
+
+    /// `{"error":{"code","message"}}` of an ARM error answer.
+    fn error_parts(&self) -> (String, String) {
+        let v: Value = serde_json::from_slice(&self.body).unwrap_or(Value::Null);
+        let e = v.get("error").unwrap_or(&v);
+        let code = e
+            .get("code")
+            .and_then(Value::as_str)
+            .unwrap_or("Unknown")
+            .to_owned();
+        let message = e
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                String::from_utf8_lossy(&self.body)
+                    .chars()
+                    .take(500)
+                    .collect()
+            });
+        (code, message)
+    }
+
+    /// Map a non-success answer to the platform error it means.
+    fn into_error(self) -> PlatformError {
+        let status = self.status.as_u16();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            return PlatformError::Throttled {
+                retry_after: retry::retry_after(&self.headers),
+            };
+        }
+        if retry::is_transient(self.status) || self.status.is_server_error() {
+            let (code, message) = self.error_parts();
+            return PlatformError::Unavailable {
+                message: format!("ARM answered {status}: {code}: {message}"),
+            };
+        }
+        let (code, message) = self.error_parts();
+        if matches!(status, 401 | 403) {
+            PlatformError::Unauthorized {
+                status,
+                code,
+                message,
+            }
+        } else {
+            PlatformError::Rejected {
+                status,
+                code,
+                message,
+            }
+        }
+    }
+}
+
+impl ArmClient {
+    pub fn new(
+        http: reqwest::Client,
+        endpoint: url::Url,
+        subscription: impl Into<String>,
+        tokens: Arc<TokenCache>,
+        backoff: Backoff,
+    ) -> Self {
+        Self {
+            http,
+            endpoint,
+            subscription: subscription.into(),
+            tokens,
+            backoff,
+            max_poll_interval: Duration::from_secs(5),
+        }
+    }
+
+    pub fn subscription(&self) -> &str {
+        &self.subscription
+    }
+
+    /// `{endpoint}/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}[/{extra}...]?api-version=`
+    pub fn group_url(&self, key: &GroupKey, extra: &[&str]) -> url::Url {
+        let mut url = self.endpoint.clone();
+        {
+            // A base URL always has path segments; an "cannot-be-a-base" URL was refused by config.
+            if let Ok(mut segs) = url.path_segments_mut() {
+                segs.pop_if_empty()
+                    .extend([
+                        "subscriptions",
+                        &self.subscription,
+                        "resourceGroups",
+                        key.resource_group.as_str(),
+                    ])
+                    .extend([
+                        "providers",
+                        "Microsoft.ContainerInstance",
+                        "containerGroups",
+                        key.name.as_str(),
+                    ])
+                    .extend(extra);
+            }
+        }
+        url.query_pairs_mut()
+            .append_pair("api-version", API_VERSION);
+        url
+    }
+
+    /// Send one request, retrying what is transient; any final status is returned.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: url::Url,
+        body: Option<&Value>,
+    ) -> Result<ArmResponse, PlatformError> {
+        let mut attempt = 0u32;
+        let mut refreshed_token = false;
+        loop {
+            attempt += 1;
+            let token = self
+                .tokens
+                .token()
+                .await
+                .map_err(|e| PlatformError::Unavailable {
+                    message: format!("no ARM token from the identity endpoint: {e}"),
+                })?;
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.token.secret())
+                .header("x-ms-client-request-id", uuid::Uuid::new_v4().to_string());
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let outcome = req.send().await;
+            let (retry_after, failure) = match outcome {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    let body = match resp.bytes().await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let why = format!("reading ARM's answer failed: {e}");
+                            match self.backoff.next(attempt, None) {
+                                Retry::After(d) => {
+                                    tracing::warn!(%method, attempt, error = %why, "retrying ARM call");
+                                    tokio::time::sleep(d).await;
+                                    continue;
+                                }
+                                Retry::GiveUp => {
+                                    return Err(PlatformError::Unavailable { message: why })
+                                }
+                            }
+                        }
+                    };
+                    let answer = ArmResponse {
+                        status,
+                        headers,
+                        body,
+                    };
+                    if status == StatusCode::UNAUTHORIZED && !refreshed_token {
+                        // The token may have been revoked or expired early: fetch a new one, once.
+                        refreshed_token = true;
+                        self.tokens.invalidate().await;
+                        attempt -= 1;
+                        continue;
+                    }
+                    if !retry::is_transient(status) {
+                        return Ok(answer);
+                    }
+                    (retry::retry_after(&answer.headers), Ok(answer))
+                }
+                Err(e) => (None, Err(describe(&e))),
+            };
+            match self.backoff.next(attempt, retry_after) {
+                Retry::After(d) => {
+                    tracing::warn!(%method, path = url.path(), attempt, delay_ms = d.as_millis() as u64,
+                        status = failure.as_ref().map(|a| a.status.as_u16()).ok(),
+                        error = failure.as_ref().err().map(String::as_str), "retrying ARM call");
+                    tokio::time::sleep(d).await;
+                }
+                Retry::GiveUp => {
+                    return match failure {
+                        Ok(answer) => Ok(answer),
+                        Err(message) => Err(PlatformError::Unavailable { message }),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Follow a long-running operation until it ends or `deadline`.
+    /// `Ok(true)` = finished successfully, `Ok(false)` = still running at the deadline.
+    async fn wait_lro(
+        &self,
+        accepted: &ArmResponse,
+        deadline: Instant,
+    ) -> Result<bool, PlatformError> {
+        let async_op = header_url(&accepted.headers, "azure-asyncoperation");
+        let location = header_url(&accepted.headers, "location");
+        let Some(poll_url) = async_op.clone().or(location) else {
+            return Ok(false);
+        };
+        let mut wait = retry::retry_after(&accepted.headers).unwrap_or(Duration::from_secs(1));
+        loop {
+            let pause = wait.clamp(Duration::from_millis(50), self.max_poll_interval);
+            if Instant::now() + pause > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(pause).await;
+            let r = self.send(Method::GET, poll_url.clone(), None).await?;
+            wait = retry::retry_after(&r.headers).unwrap_or(Duration::from_secs(1));
+            if async_op.is_some() {
+                if !r.status.is_success() {
+                    return Err(r.into_error());
+                }
+                let status = r
+                    .json()?
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                match status.as_str() {
+                    "succeeded" => return Ok(true),
+                    "failed" | "canceled" | "cancelled" => {
+                        return Err(PlatformError::Unavailable {
+                            message: format!(
+                                "ARM long-running operation ended {status}: {}",
+                                String::from_utf8_lossy(&r.body)
+                            ),
+                        })
+                    }
+                    _ => {}
+                }
+            } else {
+                match r.status {
+                    StatusCode::ACCEPTED => {}
+                    s if s.is_success() || s == StatusCode::NOT_FOUND => return Ok(true),
+                    _ => return Err(r.into_error()),
+                }
+            }
+        }
+    }
+}
+
+fn header_url(h: &HeaderMap, name: &str) -> Option<url::Url> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| url::Url::parse(s).ok())
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    // reqwest's Display carries the URL (no secrets in ours: the token is a header).
+    format!("ARM {kind}: {e}")
+}
+
+/// Parse the fields gamefleet acts on out of an ARM container group.
+pub fn group_status(raw: Value) -> GroupStatus {
+    let props = raw.get("properties");
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    GroupStatus {
+        provisioning_state: s(props.and_then(|p| p.get("provisioningState"))).unwrap_or_default(),
+        instance_state: s(props.and_then(|p| p.pointer("/instanceView/state"))),
+        public_ip: s(props.and_then(|p| p.pointer("/ipAddress/ip"))).filter(|ip| !ip.is_empty()),
+        tags: raw
+            .get("tags")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        raw,
+    }
+}
+
+#[async_trait]
+impl ContainerPlatform for ArmClient {
+    async fn get(&self, key: &GroupKey) -> Result<Option<GroupStatus>, PlatformError> {
+        let r = self
+            .send(Method::GET, self.group_url(key, &[]), None)
+            .await?;
+        match r.status {
+            StatusCode::OK => Ok(Some(group_status(r.json()?))),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(r.into_error()),
+        }
+    }
+
+    async fn create(&self, key: &GroupKey, body: &Value) -> Result<GroupStatus, PlatformError> {
+        let r = self
+            .send(Method::PUT, self.group_url(key, &[]), Some(body))
+            .await?;
+        if r.status.is_success() {
+            Ok(group_status(r.json()?))
+        } else {
+            Err(r.into_error())
+        }
+    }
+
+    async fn delete(&self, key: &GroupKey, wait: Duration) -> Result<DeleteOutcome, PlatformError> {
+        let deadline = Instant::now() + wait;
+        let r = self
+            .send(Method::DELETE, self.group_url(key, &[]), None)
+            .await?;
+        match r.status {
+            StatusCode::OK | StatusCode::NO_CONTENT | StatusCode::NOT_FOUND => {
+                Ok(DeleteOutcome::Gone)
+            }
+            StatusCode::ACCEPTED => Ok(if self.wait_lro(&r, deadline).await? {
+                DeleteOutcome::Gone
+            } else {
+                DeleteOutcome::Pending
+            }),
+            _ => Err(r.into_error()),
+        }
+    }
+
+    async fn logs(
+        &self,
+        key: &GroupKey,
+        container: &ContainerName,
+        tail: Option<u32>,
+    ) -> Result<Option<String>, PlatformError> {
+        let mut url = self.group_url(key, &["containers", container.as_str(), "logs"]);
+        if let Some(n) = tail {
+            url.query_pairs_mut().append_pair("tail", &n.to_string());
+        }
+        let r = self.send(Method::GET, url, None).await?;
+        match r.status {
+            StatusCode::OK => Ok(Some(
+                r.json()?
+                    .get("content")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+            )),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(r.into_error()),
+        }
+    }
+}

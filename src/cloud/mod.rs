@@ -1,0 +1,4 @@
+//! Adapters for cloud control planes.
+
+pub mod azure;
+pub mod retry;

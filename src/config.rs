@@ -1,0 +1,304 @@
+//! Configuration, read from the environment once at start.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `FUNCTIONS_CUSTOMHANDLER_PORT` | `8080` | port on 127.0.0.1 (set by the Functions host) |
+//! | `AzureWebJobsStorage` | required | Table Storage connection string; `UseDevelopmentStorage=true` = Azurite |
+//! | `FLEET_TABLE` | `ACIDetails` | table name (the original project's) |
+//! | `AZURE_SUBSCRIPTION_ID` (or `SUBSCRIPTIONID`) | required | subscription of the container groups |
+//! | `ARM_ENDPOINT` | `https://management.azure.com` | Azure Resource Manager |
+//! | `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` | set by Functions | managed identity; without them the azure_identity default chain is used |
+//! | `ACI_SET_SESSIONS_URL` | `https://$WEBSITE_HOSTNAME/api/SetSessions` | URL given to every container for reporting sessions |
+//! | `ARM_TIMEOUT` | `30s` | per-request timeout for ARM and the token endpoint |
+//! | `ARM_MAX_RETRIES` | `4` | retries of 429/5xx/timeouts per ARM call |
+//! | `ARM_MAX_RETRY_AFTER` | `20s` | longest Retry-After honoured inside one call; longer → 503 to the caller |
+//! | `STORAGE_TIMEOUT` | `10s` | per-request timeout for Table Storage |
+//! | `GC_CONCURRENCY` | `16` | container groups GC deletes at once |
+//! | `FLEET_FAILED_TTL` | `1h` | how long a Failed group is kept for inspection before GC collects it |
+//! | `DELETE_WAIT` | `20s` | how long Delete/GC wait for ARM's delete to finish before leaving it to the next GC run |
+//! | `RUST_LOG` | `info` | log filter |
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+/// A configuration value that must never be printed (connection strings, keys).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub port: u16,
+    pub storage: StorageConfig,
+    pub arm: ArmConfig,
+    /// URL injected into every container as `ACI_SET_SESSIONS_URL`.
+    pub set_sessions_url: Option<String>,
+    pub gc: GcConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub connection_string: Secret,
+    pub table: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArmConfig {
+    pub endpoint: url::Url,
+    pub subscription_id: String,
+    pub identity: IdentityConfig,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub max_retry_after: Duration,
+}
+
+/// Where ARM tokens come from.
+#[derive(Debug, Clone)]
+pub enum IdentityConfig {
+    /// App Service / Functions managed identity (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`).
+    AppService {
+        endpoint: url::Url,
+        header: Secret,
+        /// User-assigned identity (`AZURE_CLIENT_ID`); system-assigned when `None`.
+        client_id: Option<String>,
+    },
+    /// azure_identity's default chain (environment, CLI...).
+    Default,
+}
+
+#[derive(Debug, Clone)]
+pub struct GcConfig {
+    pub concurrency: usize,
+    pub failed_ttl: Duration,
+    pub delete_wait: Duration,
+}
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+fn err(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+pub const DEFAULT_ARM_ENDPOINT: &str = "https://management.azure.com";
+pub const DEFAULT_TABLE: &str = "ACIDetails";
+
+impl Config {
+    /// Read from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_lookup(|k| vars.get(k).cloned())
+    }
+
+    /// Read from any lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            Some(p) => p.trim().parse::<u16>().map_err(|_| {
+                err(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    format!("{p:?} is not a port number"),
+                )
+            })?,
+            None => 8080,
+        };
+        let connection_string = get("AzureWebJobsStorage").ok_or_else(|| {
+            err(
+                "AzureWebJobsStorage",
+                "is not set; give a storage connection string, or UseDevelopmentStorage=true for Azurite",
+            )
+        })?;
+        let table = get("FLEET_TABLE").unwrap_or_else(|| DEFAULT_TABLE.to_owned());
+        if !(3..=63).contains(&table.len())
+            || !table.chars().all(|c| c.is_ascii_alphanumeric())
+            || !table.starts_with(|c: char| c.is_ascii_alphabetic())
+        {
+            return Err(err(
+                "FLEET_TABLE",
+                format!(
+                    "{table:?} is not a table name (3-63 letters/digits, starting with a letter)"
+                ),
+            ));
+        }
+        let subscription_id = get("AZURE_SUBSCRIPTION_ID")
+            .or_else(|| get("SUBSCRIPTIONID"))
+            .ok_or_else(|| {
+                err(
+                    "AZURE_SUBSCRIPTION_ID",
+                    "is not set (SUBSCRIPTIONID is accepted too)",
+                )
+            })?;
+        let endpoint_raw = get("ARM_ENDPOINT").unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.to_owned());
+        let endpoint = url::Url::parse(&endpoint_raw).map_err(|e| {
+            err(
+                "ARM_ENDPOINT",
+                format!("{endpoint_raw:?} is not a URL: {e}"),
+            )
+        })?;
+        let identity = match (get("IDENTITY_ENDPOINT"), get("IDENTITY_HEADER")) {
+            (Some(ep), Some(header)) => IdentityConfig::AppService {
+                endpoint: url::Url::parse(&ep)
+                    .map_err(|e| err("IDENTITY_ENDPOINT", format!("{ep:?} is not a URL: {e}")))?,
+                header: Secret::new(header),
+                client_id: get("AZURE_CLIENT_ID"),
+            },
+            (Some(_), None) => {
+                return Err(err(
+                    "IDENTITY_HEADER",
+                    "is required when IDENTITY_ENDPOINT is set",
+                ))
+            }
+            _ => IdentityConfig::Default,
+        };
+        let set_sessions_url = get("ACI_SET_SESSIONS_URL")
+            .or_else(|| get("WEBSITE_HOSTNAME").map(|h| format!("https://{h}/api/SetSessions")));
+        Ok(Config {
+            port,
+            storage: StorageConfig {
+                connection_string: Secret::new(connection_string),
+                table,
+                timeout: duration(&get, "STORAGE_TIMEOUT", Duration::from_secs(10))?,
+            },
+            arm: ArmConfig {
+                endpoint,
+                subscription_id,
+                identity,
+                timeout: duration(&get, "ARM_TIMEOUT", Duration::from_secs(30))?,
+                max_retries: number(&get, "ARM_MAX_RETRIES", 4)?,
+                max_retry_after: duration(&get, "ARM_MAX_RETRY_AFTER", Duration::from_secs(20))?,
+            },
+            set_sessions_url,
+            gc: GcConfig {
+                concurrency: number::<usize>(&get, "GC_CONCURRENCY", 16)?.max(1),
+                failed_ttl: duration(&get, "FLEET_FAILED_TTL", Duration::from_secs(3600))?,
+                delete_wait: duration(&get, "DELETE_WAIT", Duration::from_secs(20))?,
+            },
+        })
+    }
+}
+
+fn duration(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => humantime::parse_duration(v.trim()).map_err(|e| {
+            err(
+                var,
+                format!("{v:?} is not a duration like 30s, 5m, 1h: {e}"),
+            )
+        }),
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| err(var, format!("{v:?} is not a whole number"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+        ("AZURE_SUBSCRIPTION_ID", "sub"),
+    ];
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&BASE).unwrap();
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.storage.table, "ACIDetails");
+        assert_eq!(c.arm.endpoint.as_str(), "https://management.azure.com/");
+        assert!(matches!(c.arm.identity, IdentityConfig::Default));
+        assert_eq!(c.gc.failed_ttl, Duration::from_secs(3600));
+        assert_eq!(c.set_sessions_url, None);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let e = cfg(&[("AZURE_SUBSCRIPTION_ID", "s")]).unwrap_err();
+        assert_eq!(e.var, "AzureWebJobsStorage");
+        let e = cfg(&[BASE[0], BASE[1], ("FUNCTIONS_CUSTOMHANDLER_PORT", "x")]).unwrap_err();
+        assert_eq!(e.var, "FUNCTIONS_CUSTOMHANDLER_PORT");
+        let e = cfg(&[BASE[0], BASE[1], ("FLEET_FAILED_TTL", "soon")]).unwrap_err();
+        assert_eq!(e.var, "FLEET_FAILED_TTL");
+        let e = cfg(&[BASE[0]]).unwrap_err();
+        assert_eq!(e.var, "AZURE_SUBSCRIPTION_ID");
+    }
+
+    #[test]
+    fn legacy_subscription_and_website_hostname() {
+        let c = cfg(&[
+            BASE[0],
+            ("SUBSCRIPTIONID", "legacy"),
+            ("WEBSITE_HOSTNAME", "fleet.azurewebsites.net"),
+        ])
+        .unwrap();
+        assert_eq!(c.arm.subscription_id, "legacy");
+        assert_eq!(
+            c.set_sessions_url.as_deref(),
+            Some("https://fleet.azurewebsites.net/api/SetSessions")
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = cfg(&[
+            ("AzureWebJobsStorage", "AccountKey=supersecret"),
+            BASE[1],
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi"),
+            ("IDENTITY_HEADER", "hdr-secret"),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(
+            !printed.contains("supersecret") && !printed.contains("hdr-secret"),
+            "{printed}"
+        );
+    }
+}

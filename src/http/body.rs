@@ -1,0 +1,75 @@
+//! Request bodies: size-limited, JSON only, parsed with the path of the first
+//! error in the message ("containerGroup.containers[0]: missing field `name`").
+
+use super::error::ApiError;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+/// Largest request body accepted (the original had none; the host allows 100 MB).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// A JSON body parsed into `T`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req).await?;
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// Read the whole body (≤ [`MAX_BODY`]), refusing content types that are not JSON.
+/// A missing Content-Type is accepted (the original project's callers often sent none).
+pub async fn read_body(req: Request) -> Result<bytes::Bytes, ApiError> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        let mime = ct.split(';').next().unwrap_or_default().trim();
+        if !(mime == "application/json" || mime.ends_with("+json") || mime == "text/json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                format!("Content-Type {mime:?} is not accepted; send JSON with Content-Type: application/json"),
+            ));
+        }
+    }
+    axum::body::to_bytes(req.into_body(), MAX_BODY)
+        .await
+        .map_err(|e| {
+            let e = e.into_inner();
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PayloadTooLarge",
+                    format!("request body is larger than {MAX_BODY} bytes"),
+                )
+            } else {
+                ApiError::bad_request(format!("could not read the request body: {e}"))
+            }
+        })
+}
+
+/// Parse JSON into `T`, naming where it went wrong.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "request body is empty; send a JSON document",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let what = if inner.is_syntax() || inner.is_eof() {
+            format!("request body is not valid JSON: {inner}")
+        } else if path == "." || path.is_empty() {
+            format!("request body: {inner}")
+        } else {
+            format!("{path}: {inner}")
+        };
+        ApiError::bad_request(what)
+    })
+}

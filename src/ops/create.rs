@@ -1,0 +1,123 @@
+//! Create: the row first, then ARM.
+//!
+//! 1. Insert the `Creating` row (the original wrote it after the PUT, so an
+//!    Event Grid event that came first found no row and the group stayed
+//!    Creating forever). The insert is the name lock: a second Create of the
+//!    same name gets 409 and changes nothing. A `Failed` row whose group ARM
+//!    does not have may be taken over, so a rejected create can be retried.
+//! 2. If ARM already has a group of that name (made outside gamefleet), undo
+//!    the row and answer 409: gamefleet never overwrites a group it did not make.
+//! 3. PUT the group. ARM's rejection marks the row Failed with ARM's reason; a
+//!    transient failure is checked with a GET: created after all → keep the row;
+//!    not created → remove the row (no phantom); unknown → keep `Creating` for
+//!    Monitor or reconcile to settle.
+
+use super::{App, OpsError};
+use crate::fleet::spec::ContainerGroupSpec;
+use crate::fleet::{Etag, GroupKey, GroupRecord, GroupState};
+use crate::ports::{PlatformError, Provisioning, StoreError};
+use chrono::Utc;
+
+impl App {
+    pub async fn create(
+        &self,
+        key: &GroupKey,
+        spec: &ContainerGroupSpec,
+    ) -> Result<GroupRecord, OpsError> {
+        let now = Utc::now();
+        let row = GroupRecord::creating(key.clone(), spec.location().to_owned(), now);
+        let etag = match self.store.insert(&row).await {
+            Ok(etag) => etag,
+            Err(StoreError::AlreadyExists) => self.take_over_failed(&row).await?,
+            Err(e) => return Err(e.into()),
+        };
+
+        match self.platform.get(key).await {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                self.undo(key, &etag).await;
+                return Err(OpsError::Conflict {
+                    code: "GroupExistsInAzure",
+                    message: format!("a container group named {key} already exists in Azure and was not created by this gamefleet; pick another name or delete it first"),
+                });
+            }
+            Err(e) => {
+                self.undo(key, &etag).await;
+                return Err(e.into());
+            }
+        }
+
+        let body = spec.to_arm_body(key, self.settings.set_sessions_url.as_deref());
+        match self.platform.create(key, &body).await {
+            Ok(status) => {
+                tracing::info!(group = %key, provisioning = %status.provisioning_state, "container group accepted by ARM");
+                Ok(row)
+            }
+            Err(PlatformError::Rejected {
+                status,
+                code,
+                message,
+            }) => {
+                let reason =
+                    format!("ARM rejected the container group ({status} {code}): {message}");
+                let mut failed = row.moved_to(GroupState::Failed, Utc::now());
+                failed.failure_reason = Some(reason);
+                if let Err(e) = self.store.replace(&failed, &etag).await {
+                    tracing::error!(group = %key, error = %e, "could not mark the rejected group Failed");
+                }
+                Err(PlatformError::Rejected {
+                    status,
+                    code,
+                    message,
+                }
+                .into())
+            }
+            Err(e) => {
+                // The PUT may or may not have reached ARM: ask.
+                match self.platform.get(key).await {
+                    Ok(Some(status)) if status.provisioning() != Provisioning::Deleting => {
+                        tracing::warn!(group = %key, error = %e, "PUT failed but ARM has the group: keeping it");
+                        Ok(row)
+                    }
+                    Ok(_) => {
+                        self.undo(key, &etag).await;
+                        Err(e.into())
+                    }
+                    Err(check) => {
+                        tracing::error!(group = %key, error = %e, check = %check, "PUT outcome unknown; the row stays Creating until Monitor or reconcile settles it");
+                        Err(e.into())
+                    }
+                }
+            }
+        }
+    }
+
+    /// The name is taken: allowed only over a `Failed` row whose group ARM does not have.
+    async fn take_over_failed(&self, row: &GroupRecord) -> Result<Etag, OpsError> {
+        let key = &row.key;
+        let exists = || OpsError::Conflict {
+            code: "GroupExists",
+            message: format!(
+                "container group {key} already exists; pick another name, or Delete it first"
+            ),
+        };
+        let Some(current) = self.store.get(key).await? else {
+            return Err(exists());
+        };
+        if current.value.state != GroupState::Failed || self.platform.get(key).await?.is_some() {
+            return Err(exists());
+        }
+        match self.store.replace(row, &current.etag).await {
+            Ok(etag) => Ok(etag),
+            Err(StoreError::PreconditionFailed | StoreError::NotFound) => Err(exists()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Remove the row Create wrote (only if nobody changed it since).
+    async fn undo(&self, key: &GroupKey, etag: &Etag) {
+        if let Err(e) = self.store.delete(key, Some(etag)).await {
+            tracing::error!(group = %key, error = %e, "could not remove the Creating row after a failed create");
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! GC: collect every group that is MarkedForDeletion (or Failed for longer
+//! than `FLEET_FAILED_TTL`) with 0 sessions, across all pages.
+//!
+//! For each: claim it (→ Deleting) conditional on the ETag it was read with,
+//! so a SetSessions that lands in between wins and the group is kept; delete it
+//! in ARM; remove the row. A failed or unfinished ARM delete leaves the row
+//! Deleting, and the next run tries again. At most `GC_CONCURRENCY` groups are
+//! in flight at once.
+
+use super::App;
+use crate::fleet::gc::{plan, GcAction};
+use crate::fleet::{GroupRecord, GroupState, Versioned};
+use crate::ports::{DeleteOutcome, ListQuery, StoreError};
+use chrono::Utc;
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+/// What one GC run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcReport {
+    /// Rows read (candidates).
+    pub examined: usize,
+    /// Deleted in ARM and removed from the table.
+    pub deleted: usize,
+    /// ARM accepted the delete but had not finished: left Deleting for the next run.
+    pub pending: usize,
+    /// Lost the race to a concurrent write (sessions or state changed): kept.
+    pub kept: usize,
+    /// ARM or the store failed for this group: left as it was (Deleting) for the next run.
+    pub failed: usize,
+    /// Not eligible (sessions, too-recent failure).
+    pub skipped: usize,
+}
+
+enum One {
+    Deleted,
+    Pending,
+    Kept,
+    Failed,
+    Skipped,
+}
+
+impl App {
+    pub async fn gc(&self) -> Result<GcReport, StoreError> {
+        let candidates = self.store.list(&ListQuery::GcCandidates).await?;
+        let now = Utc::now();
+        let mut report = GcReport {
+            examined: candidates.len(),
+            ..Default::default()
+        };
+        let outcomes: Vec<One> = stream::iter(candidates)
+            .map(|v| self.collect_one(v, now))
+            .buffer_unordered(self.settings.gc.concurrency)
+            .collect()
+            .await;
+        for o in outcomes {
+            match o {
+                One::Deleted => report.deleted += 1,
+                One::Pending => report.pending += 1,
+                One::Kept => report.kept += 1,
+                One::Failed => report.failed += 1,
+                One::Skipped => report.skipped += 1,
+            }
+        }
+        tracing::info!(?report, "gc run finished");
+        Ok(report)
+    }
+
+    async fn collect_one(&self, v: Versioned<GroupRecord>, now: chrono::DateTime<Utc>) -> One {
+        let key = v.value.key.clone();
+        let etag = match plan(&v.value, now, self.settings.gc.failed_ttl) {
+            GcAction::Skip(_) => return One::Skipped,
+            GcAction::Resume => v.etag,
+            GcAction::Collect => {
+                let claimed = v.value.moved_to(GroupState::Deleting, Utc::now());
+                match self.store.replace(&claimed, &v.etag).await {
+                    Ok(etag) => etag,
+                    Err(StoreError::PreconditionFailed | StoreError::NotFound) => {
+                        tracing::info!(group = %key, "group changed since GC read it: kept");
+                        return One::Kept;
+                    }
+                    Err(e) => {
+                        tracing::warn!(group = %key, error = %e, "gc could not claim the group");
+                        return One::Failed;
+                    }
+                }
+            }
+        };
+        match self
+            .platform
+            .delete(&key, self.settings.gc.delete_wait)
+            .await
+        {
+            Ok(DeleteOutcome::Gone) => match self.store.delete(&key, Some(&etag)).await {
+                Ok(()) | Err(StoreError::NotFound) => {
+                    tracing::info!(group = %key, "gc deleted the group");
+                    One::Deleted
+                }
+                Err(e) => {
+                    tracing::warn!(group = %key, error = %e, "group deleted in ARM; row removal failed, next run retries");
+                    One::Failed
+                }
+            },
+            Ok(DeleteOutcome::Pending) => One::Pending,
+            Err(e) => {
+                tracing::warn!(group = %key, error = %e, "ARM delete failed; the group stays Deleting for the next run");
+                One::Failed
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The use cases: one function per Azure Function, written against the ports.
+//! Each decides with the pure core ([`crate::fleet`]) and writes conditionally
+//! on the ETag it read; a lost race is retried a bounded number of times.
+
+pub mod create;
+pub mod delete;
+pub mod gc;
+pub mod monitor;
+pub mod sessions;
+pub mod state;
+
+use crate::config::GcConfig;
+use crate::fleet::{GroupKey, GroupRecord, GroupState, ResourceGroup, Versioned};
+use crate::ports::{ContainerPlatform, FleetStore, ListQuery, PlatformError, StoreError};
+use std::sync::Arc;
+
+/// Everything the use cases need, built once in `main`.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn FleetStore>,
+    pub platform: Arc<dyn ContainerPlatform>,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Events about other subscriptions are ignored.
+    pub subscription_id: String,
+    /// Injected into every container as `ACI_SET_SESSIONS_URL`.
+    pub set_sessions_url: Option<String>,
+    pub gc: GcConfig,
+}
+
+/// Attempts of a read-decide-write loop before giving up on a hot record.
+pub const MAX_CONFLICT_RETRIES: usize = 8;
+
+/// Why a use case failed, by whose fault it is. Mapped to HTTP in `http::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// No such container group in the table.
+    #[error("container group {0} not found")]
+    NotFound(GroupKey),
+    /// The request conflicts with the group's current state.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Table Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// ARM failed or refused.
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+}
+
+impl App {
+    pub async fn list(
+        &self,
+        state: Option<GroupState>,
+        resource_group: Option<ResourceGroup>,
+    ) -> Result<Vec<GroupRecord>, OpsError> {
+        let mut rows: Vec<GroupRecord> = self
+            .store
+            .list(&ListQuery::ByState {
+                state,
+                resource_group,
+            })
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(rows)
+    }
+
+    pub async fn get(&self, key: &GroupKey) -> Result<Versioned<GroupRecord>, OpsError> {
+        self.store
+            .get(key)
+            .await?
+            .ok_or_else(|| OpsError::NotFound(key.clone()))
+    }
+}
+
+impl App {
+    /// The container group as ARM has it (Details).
+    pub async fn details(&self, key: &GroupKey) -> Result<serde_json::Value, OpsError> {
+        match self.platform.get(key).await? {
+            Some(status) => Ok(status.raw),
+            None => Err(OpsError::NotFound(key.clone())),
+        }
+    }
+
+    /// A container's logs (Details with `type: "logs"`).
+    pub async fn logs(
+        &self,
+        key: &GroupKey,
+        container: &crate::fleet::ContainerName,
+        tail: Option<u32>,
+    ) -> Result<String, OpsError> {
+        self.platform
+            .logs(key, container, tail)
+            .await?
+            .ok_or_else(|| OpsError::Conflict {
+                code: "ContainerNotFound",
+                message: format!(
+                    "container group {key} has no container {:?} (or the group does not exist)",
+                    container.as_str()
+                ),
+            })
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real router against Azurite and the ARM simulator.
+
+mod helpers;
+
+mod bad_input;
+mod create;
+mod delete;
+mod details;
+mod flow;
+mod gc;
+mod list;
+mod monitor;
+mod sessions;
+mod state;

@@ -370,7 +370,7 @@ impl Drop for RecordGuard {
                 query: self.query.clone(),
                 status: self.status,
                 error_code: self.code.clone(),
-                op: self.op,
+                operation: self.op,
                 at: Utc::now(),
             });
             if let Some(op) = self.op {

@@ -44,10 +44,10 @@ struct Args {
     #[arg(long, env = "SIM_MONITOR_URL")]
     monitor_url: Option<String>,
     /// Deliver CloudEvents 1.0 instead of the Event Grid schema.
-    #[arg(long, env = "SIM_CLOUDEVENTS")]
+    #[arg(long, env = "SIM_CLOUDEVENTS", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     cloudevents: bool,
     /// Emit ResourceWriteSuccess when a PUT is accepted instead of when provisioned.
-    #[arg(long, env = "SIM_WRITE_EVENTS_ON_ACCEPTED")]
+    #[arg(long, env = "SIM_WRITE_EVENTS_ON_ACCEPTED", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     write_events_on_accepted: bool,
     /// Accepted ARM api-versions (comma-separated).
     #[arg(long, env = "SIM_API_VERSIONS", value_delimiter = ',', default_value = gamefleet_sim::config::DEFAULT_API_VERSION)]
@@ -65,7 +65,7 @@ struct Args {
     #[arg(long, env = "SIM_GC_BINDING", default_value = "timer")]
     gc_binding: String,
     /// Only print the startup lines and failures.
-    #[arg(long, env = "SIM_QUIET")]
+    #[arg(long, env = "SIM_QUIET", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     quiet: bool,
 }
 

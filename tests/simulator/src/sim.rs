@@ -221,11 +221,12 @@ impl Simulator {
         self.shared().lock().counts.get(&op).copied().unwrap_or(0)
     }
 
-    /// Resets the per-op counts and the delete-concurrency peak (the request log
-    /// stays).
+    /// Resets the per-op counts, the request log ([`Simulator::requests`]) and the
+    /// delete-concurrency peak.
     pub fn reset_counts(&self) {
         let mut st = self.shared().lock();
         st.counts.clear();
+        st.requests.clear();
         st.max_deletes_in_flight = st.deletes_in_flight;
     }
 

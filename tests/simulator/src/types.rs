@@ -106,13 +106,13 @@ impl Default for FaultRule {
 }
 
 impl FaultRule {
-    /// Fail `op` once with `status` and `code`.
-    pub fn new(op: Op, status: u16, code: &str) -> Self {
+    /// Fail `op` once with `status`, `code` and `message`.
+    pub fn new(op: Op, status: u16, code: &str, message: &str) -> Self {
         FaultRule {
             op: Some(op),
             status,
             code: code.to_string(),
-            message: format!("Injected failure '{code}' (gamefleet-sim)."),
+            message: message.to_string(),
             ..FaultRule::default()
         }
     }
@@ -122,7 +122,7 @@ impl FaultRule {
         FaultRule {
             message: "The request is being throttled as the limit has been reached for operation type. For more information please go to https://aka.ms/ARMThrottling".to_string(),
             retry_after_secs: Some(retry_after_secs),
-            ..FaultRule::new(op, 429, "TooManyRequests")
+            ..FaultRule::new(op, 429, "TooManyRequests", "")
         }
     }
 
@@ -131,7 +131,7 @@ impl FaultRule {
         FaultRule {
             status: 0,
             delay: Some(delay),
-            ..FaultRule::new(op, 0, "")
+            ..FaultRule::new(op, 0, "", "")
         }
     }
 
@@ -172,8 +172,8 @@ pub struct RequestRecord {
     pub status: u16,
     /// ARM error code of an error answer.
     pub error_code: Option<String>,
-    /// `None` for paths that are no known operation.
-    pub op: Option<Op>,
+    /// `None` for paths that are no known operation (or a method not allowed there).
+    pub operation: Option<Op>,
     pub at: DateTime<Utc>,
 }
 

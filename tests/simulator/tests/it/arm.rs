@@ -80,14 +80,14 @@ async fn expired_tokens_are_401_and_fresh_ones_work() {
 
     // Lifetime-based expiry.
     let short = start(SimConfig {
-        token_lifetime: Duration::from_millis(100),
+        token_lifetime: Duration::from_secs(1),
         ..fast_config()
     })
     .await;
     let t = token(&c, &short).await;
     let url = group_url(&short, RG, "cg-1");
     assert_eq!(send(c.get(&url).bearer_auth(&t)).await.0, 404);
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     let (s, _, b) = send(c.get(&url).bearer_auth(&t)).await;
     assert_eq!((s, code(&b)), (401, "ExpiredAuthenticationToken"));
 }
@@ -483,11 +483,7 @@ async fn fault_rules_with_retry_after_and_times() {
     );
 
     // Only names containing "b"; other operations untouched.
-    sim.fail_next(
-        FaultRule::new(Op::Delete, 409, "Conflict")
-            .name_contains("-b")
-            .message("busy"),
-    );
+    sim.fail_next(FaultRule::new(Op::Delete, 409, "Conflict", "busy").name_contains("-b"));
     let (s, _, b) = send(c.delete(group_url(&sim, RG, "cg-a")).bearer_auth(&t)).await;
     assert_eq!(s, 200, "{b}");
     let (s, _, b) = send(c.delete(group_url(&sim, RG, "cg-b")).bearer_auth(&t)).await;
@@ -501,7 +497,7 @@ async fn fault_rules_with_retry_after_and_times() {
     );
 
     // Faults come after authentication.
-    sim.fail_next(FaultRule::new(Op::Get, 500, "InternalServerError"));
+    sim.fail_next(FaultRule::new(Op::Get, 500, "InternalServerError", "boom"));
     assert_eq!(send(c.get(group_url(&sim, RG, "cg-a"))).await.0, 401);
     assert_eq!(
         send(c.get(group_url(&sim, RG, "cg-a")).bearer_auth(&t))
@@ -523,16 +519,21 @@ async fn fault_rules_with_retry_after_and_times() {
         .await;
     assert!(r.is_err_and(|e| e.is_timeout()));
 
-    assert_eq!(sim.count(Op::Get), 5);
-    sim.reset_counts();
-    assert_eq!(sim.count(Op::Get), 0);
+    // The stalled request is recorded once the server notices the client is gone
+    // (499) or has answered (200) — in any case within the stall.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(sim.count(Op::Get), 6);
     let statuses: Vec<u16> = sim
         .requests()
         .iter()
-        .filter(|r| r.op == Some(Op::Get))
+        .filter(|r| r.operation == Some(Op::Get))
         .map(|r| r.status)
         .collect();
     assert_eq!(&statuses[..5], &[429, 429, 200, 401, 500]);
+    assert!(statuses[5] == 499 || statuses[5] == 200, "{statuses:?}");
+    sim.reset_counts();
+    assert_eq!(sim.count(Op::Get), 0);
+    assert!(sim.requests().is_empty());
 }
 
 #[tokio::test]
@@ -727,7 +728,7 @@ async fn fixed_segments_are_case_insensitive() {
 #[tokio::test]
 async fn delete_concurrency_is_tracked() {
     let sim = start(fast_config()).await;
-    sim.set_delete_handling_delay(Duration::from_millis(100));
+    sim.set_delete_handling_delay(Duration::from_millis(250));
     for i in 0..6 {
         sim.insert_group(RG, &format!("cg-{i}"), group_body("img:1"));
     }
@@ -742,7 +743,8 @@ async fn delete_concurrency_is_tracked() {
     }))
     .await;
     assert_eq!(results, vec![200; 6]);
-    assert!(started.elapsed() < Duration::from_millis(500));
+    // Sequential handling would take 6 x 250 ms.
+    assert!(started.elapsed() < Duration::from_millis(1200));
     assert_eq!(sim.max_concurrent_deletes(), 6);
     assert!(sim.group_names().is_empty());
 }
@@ -766,4 +768,54 @@ async fn shutdown_refuses_connections_and_resume_recovers() {
         200,
         "state survives"
     );
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_stops_the_server() {
+    let sim = start(fast_config()).await;
+    let clone = sim.clone();
+    let addr = sim.addr();
+    drop(sim);
+    // A clone keeps it alive.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+    drop(clone);
+    eventually(Duration::from_secs(2), "connection refused", || async {
+        tokio::net::TcpStream::connect(addr)
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn events_are_queued_without_a_sink() {
+    // Default EventConfig: auto_deliver, but no sink -> queue only.
+    let sim = start(fast_config()).await;
+    let c = client();
+    let t = token(&c, &sim).await;
+    let url = group_url(&sim, "Mixed-Case-RG", "cg-q");
+    assert_eq!(
+        send(c.put(&url).bearer_auth(&t).json(&group_body("img:1")))
+            .await
+            .0,
+        201
+    );
+    let events = eventually(Duration::from_secs(3), "write event", || async {
+        let e = sim.take_events();
+        (!e.is_empty()).then_some(e)
+    })
+    .await;
+    assert_eq!(
+        events[0]["eventType"],
+        "Microsoft.Resources.ResourceWriteSuccess"
+    );
+    assert_eq!(
+        events[0]["data"]["resourceUri"],
+        format!(
+            "/subscriptions/{}/resourcegroups/Mixed-Case-RG/providers/Microsoft.ContainerInstance/containerGroups/cg-q",
+            sim.subscription_id()
+        )
+    );
+    assert!(sim.deliveries().is_empty());
 }

@@ -114,7 +114,8 @@ async fn token_endpoint_faults() {
     let sim = start(fast_config()).await;
     let c = client();
     sim.fail_next(
-        gamefleet_sim::FaultRule::new(Op::Token, 503, "ServiceUnavailable").retry_after(2),
+        gamefleet_sim::FaultRule::new(Op::Token, 503, "ServiceUnavailable", "try later")
+            .retry_after(2),
     );
     let r = c
         .get(sim.identity_endpoint())

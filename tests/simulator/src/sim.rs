@@ -388,3 +388,17 @@ impl Simulator {
             .is_ok_and(|r| r.is_ok())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn handle_is_shareable_across_tasks() {
+        assert_send_sync_clone::<Simulator>();
+        assert_send_sync_clone::<SimConfig>();
+        assert_send_sync_clone::<FaultRule>();
+    }
+}

@@ -109,7 +109,8 @@ async fn gc_racing_set_sessions_never_deletes_a_group_that_gained_a_player() {
         t.store().insert(&r).await.unwrap();
         t.sim.insert_group("race", &name, serde_json::json!({"location": "westeurope", "properties": {"osType": "Linux", "containers": []}}));
 
-        let (gc, sessions) = tokio::join!(t.gc(), t.set_sessions(&[("race", &name, 1)]));
+        let item = [("race", name.as_str(), 1)];
+        let (gc, sessions) = tokio::join!(t.gc(), t.set_sessions(&item));
         assert_eq!(gc.0, StatusCode::OK);
         let applied = sessions.1["results"][0]["applied"] == true;
         let in_arm = t.sim.group("race", &name).is_some();

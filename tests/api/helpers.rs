@@ -19,7 +19,6 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub sim: Simulator,
     pub app: Arc<App>,
-    pub table: String,
 }
 
 pub struct Options {
@@ -110,7 +109,6 @@ impl TestApp {
             http: reqwest::Client::new(),
             sim,
             app,
-            table,
         }
     }
 

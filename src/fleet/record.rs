@@ -5,6 +5,13 @@ use super::names::{ActiveSessions, GroupKey};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// The current time at the precision Table Storage keeps (100 ns), so a record
+/// answered right after a write equals the record read back later.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(7)
+}
+
 /// One container group as gamefleet tracks it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupRecord {

@@ -16,7 +16,6 @@ use super::{App, OpsError};
 use crate::fleet::spec::ContainerGroupSpec;
 use crate::fleet::{Etag, GroupKey, GroupRecord, GroupState};
 use crate::ports::{PlatformError, Provisioning, StoreError};
-use chrono::Utc;
 
 impl App {
     pub async fn create(
@@ -24,7 +23,7 @@ impl App {
         key: &GroupKey,
         spec: &ContainerGroupSpec,
     ) -> Result<GroupRecord, OpsError> {
-        let now = Utc::now();
+        let now = crate::fleet::record::now();
         let row = GroupRecord::creating(key.clone(), spec.location().to_owned(), now);
         let etag = match self.store.insert(&row).await {
             Ok(etag) => etag,
@@ -60,7 +59,7 @@ impl App {
             }) => {
                 let reason =
                     format!("ARM rejected the container group ({status} {code}): {message}");
-                let mut failed = row.moved_to(GroupState::Failed, Utc::now());
+                let mut failed = row.moved_to(GroupState::Failed, crate::fleet::record::now());
                 failed.failure_reason = Some(reason);
                 if let Err(e) = self.store.replace(&failed, &etag).await {
                     tracing::error!(group = %key, error = %e, "could not mark the rejected group Failed");

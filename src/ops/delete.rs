@@ -8,7 +8,6 @@
 use super::{App, OpsError, MAX_CONFLICT_RETRIES};
 use crate::fleet::{machine, Decision, Etag, Event, GroupKey};
 use crate::ports::{DeleteOutcome, StoreError};
-use chrono::Utc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {
@@ -70,7 +69,10 @@ impl App {
                 Decision::NoOp => return Ok(Some(current.etag)),
                 Decision::Move(to) => match self
                     .store
-                    .replace(&rec.moved_to(to, Utc::now()), &current.etag)
+                    .replace(
+                        &rec.moved_to(to, crate::fleet::record::now()),
+                        &current.etag,
+                    )
                     .await
                 {
                     Ok(etag) => return Ok(Some(etag)),

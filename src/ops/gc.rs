@@ -11,7 +11,6 @@ use super::App;
 use crate::fleet::gc::{plan, GcAction};
 use crate::fleet::{GroupRecord, GroupState, Versioned};
 use crate::ports::{DeleteOutcome, ListQuery, StoreError};
-use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -44,7 +43,7 @@ enum One {
 impl App {
     pub async fn gc(&self) -> Result<GcReport, StoreError> {
         let candidates = self.store.list(&ListQuery::GcCandidates).await?;
-        let now = Utc::now();
+        let now = crate::fleet::record::now();
         let mut report = GcReport {
             examined: candidates.len(),
             ..Default::default()
@@ -67,13 +66,19 @@ impl App {
         Ok(report)
     }
 
-    async fn collect_one(&self, v: Versioned<GroupRecord>, now: chrono::DateTime<Utc>) -> One {
+    async fn collect_one(
+        &self,
+        v: Versioned<GroupRecord>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> One {
         let key = v.value.key.clone();
         let etag = match plan(&v.value, now, self.settings.gc.failed_ttl) {
             GcAction::Skip(_) => return One::Skipped,
             GcAction::Resume => v.etag,
             GcAction::Collect => {
-                let claimed = v.value.moved_to(GroupState::Deleting, Utc::now());
+                let claimed = v
+                    .value
+                    .moved_to(GroupState::Deleting, crate::fleet::record::now());
                 match self.store.replace(&claimed, &v.etag).await {
                     Ok(etag) => etag,
                     Err(StoreError::PreconditionFailed | StoreError::NotFound) => {

@@ -14,7 +14,6 @@ use super::{App, OpsError, MAX_CONFLICT_RETRIES};
 use crate::events::{EventKind, ResourceEvent};
 use crate::fleet::{machine, Decision, Event, GroupKey, GroupRecord, GroupState};
 use crate::ports::{Provisioning, StoreError};
-use chrono::Utc;
 use serde::Serialize;
 
 /// What Monitor did with one event.
@@ -134,7 +133,7 @@ impl App {
                     .await
                     .map(|_| None),
                 Decision::Move(to) => {
-                    let mut next = rec.moved_to(to, Utc::now());
+                    let mut next = rec.moved_to(to, crate::fleet::record::now());
                     if to == GroupState::Running {
                         next.public_ip = public_ip.clone();
                     }
@@ -149,7 +148,7 @@ impl App {
             };
             match write {
                 Ok(to) => {
-                    tracing::info!(group = %key, from = %rec.state, to = to.map(|s| s.as_str()).unwrap_or("(removed)"), "event applied");
+                    tracing::info!(group = %key, from = %rec.state, to = %to.map(|s| s.as_str()).unwrap_or("(removed)"), "event applied");
                     return Ok(EventOutcome::Applied {
                         from: rec.state,
                         to,

@@ -3,7 +3,6 @@
 use super::{App, OpsError, MAX_CONFLICT_RETRIES};
 use crate::fleet::{machine, Decision, Event, GroupKey, GroupRecord, GroupState, Rejection};
 use crate::ports::StoreError;
-use chrono::Utc;
 
 /// The states a caller may set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +29,7 @@ impl App {
             match machine::next(rec.state, &event) {
                 Decision::NoOp => return Ok(rec),
                 Decision::Move(to) => {
-                    let mut next = rec.moved_to(to, Utc::now());
+                    let mut next = rec.moved_to(to, crate::fleet::record::now());
                     if to == GroupState::Failed {
                         next.failure_reason = Some(
                             reason

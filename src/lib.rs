@@ -11,6 +11,7 @@ pub mod config;
 pub mod events;
 pub mod fleet;
 pub mod http;
+pub mod lifecycle;
 pub mod ops;
 pub mod ports;
 pub mod store;

@@ -1,0 +1,192 @@
+//! The lifecycle core: start / stop / toggle / status of one compute resource
+//! on any provider — normalise the provider's state, decide, act, poll until
+//! the target state or the deadline, and report an [`Outcome`].
+//!
+//! Pure where it can be: [`decide`] is a table, [`poll`] takes its clock as a
+//! parameter (tests run it in milliseconds, without sleeping), providers sit
+//! behind the [`Power`] port.
+
+pub mod decide;
+pub mod outcome;
+pub mod poll;
+
+pub use decide::{decide, Plan};
+pub use outcome::{Outcome, OutcomeKind};
+pub use poll::{run, Clock, PollSettings, SystemClock};
+
+use async_trait::async_trait;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// What the caller asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Start,
+    Stop,
+    /// Start if stopped, stop if running.
+    Toggle,
+    /// Only report the state.
+    Status,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [Action::Start, Action::Stop, Action::Toggle, Action::Status];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Toggle => "toggle",
+            Action::Status => "status",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The OCI function's wording, with `status` added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid action '{0}'. Must be 'start', 'stop', 'toggle' or 'status'.")]
+pub struct InvalidAction(pub String);
+
+impl FromStr for Action {
+    type Err = InvalidAction;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| InvalidAction(s.to_owned()))
+    }
+}
+
+/// A provider's state, normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Running,
+    Stopped,
+    /// Moving (starting, stopping, creating, updating...): act later.
+    Transitional,
+    /// The provider says it failed.
+    Failed,
+    /// Deleted / terminated / not found.
+    Gone,
+}
+
+/// What was observed: the normalised phase and the provider's own word for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub phase: Phase,
+    /// The provider's state, verbatim (`ACTIVE`, `STOPPED`, `Running`...).
+    pub state: String,
+}
+
+impl Observed {
+    pub fn new(phase: Phase, state: impl Into<String>) -> Self {
+        Self {
+            phase,
+            state: state.into(),
+        }
+    }
+}
+
+/// What the core asks a provider to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Command {
+    Start,
+    Stop,
+}
+
+impl Command {
+    pub fn target(self) -> Phase {
+        match self {
+            Command::Start => Phase::Running,
+            Command::Stop => Phase::Stopped,
+        }
+    }
+}
+
+/// How a provider names things in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vocabulary {
+    /// Provider id as callers write it (`oci-container-instance`, `oci-compute`, `aci`).
+    pub provider: &'static str,
+    /// Sentence noun: "Container instance", "Instance", "Container group".
+    pub noun: &'static str,
+    /// The provider's word for running (`ACTIVE`, `RUNNING`, `Running`).
+    pub running: &'static str,
+    /// The provider's word for stopped (`INACTIVE`, `STOPPED`, `Stopped`).
+    pub stopped: &'static str,
+}
+
+impl Vocabulary {
+    pub fn word(&self, phase: Phase) -> &'static str {
+        match phase {
+            Phase::Running => self.running,
+            _ => self.stopped,
+        }
+    }
+}
+
+/// A handle on a provider's asynchronous operation (an OCI work request, an
+/// ARM long-running operation), checked while polling.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ticket(pub Option<String>);
+
+/// What a provider says about a [`Ticket`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketStatus {
+    InProgress,
+    Succeeded,
+    Failed(String),
+    /// The provider cannot tell (no ticket, or no way to follow it).
+    Unknown,
+}
+
+/// Failure of a provider call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PowerError {
+    /// The resource does not exist (or we may not see it).
+    #[error("{0}")]
+    NotFound(String),
+    /// The provider refused our credentials or signature.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The provider refused the request (wrong state, bad id...).
+    #[error("{0}")]
+    Rejected(String),
+    /// The provider could not be reached or kept failing (after retries).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Local configuration (keys, config file, region) is missing or wrong.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// One compute resource kind on one provider.
+#[async_trait]
+pub trait Power: Send + Sync {
+    fn vocabulary(&self) -> Vocabulary;
+
+    /// The resource's current state.
+    async fn observe(&self, resource: &str) -> Result<Observed, PowerError>;
+
+    /// Ask the provider to start or stop; returns a ticket to follow, if any.
+    async fn command(&self, resource: &str, command: Command) -> Result<Ticket, PowerError>;
+
+    /// Progress of an operation started by [`Power::command`].
+    async fn check(&self, _ticket: &Ticket) -> Result<TicketStatus, PowerError> {
+        Ok(TicketStatus::Unknown)
+    }
+}
+
+/// Default poll interval and deadline (the OCI function's: 15 s, 240 s).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(15);
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(240);

@@ -1,7 +1,8 @@
 //! Strict local stand-ins for what gamefleet talks to but cannot reach from a
 //! test machine: Azure Resource Manager (container groups), the App Service
 //! managed-identity token endpoint, Event Grid delivery through the Functions
-//! host, and a managed Azurite (Table Storage) for tests.
+//! host, and a managed Azurite (Table Storage) for tests; plus, separately,
+//! the OCI APIs (container instances, compute, Vault secrets) in [`oci`].
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -23,6 +24,7 @@ mod delivery;
 pub mod events;
 pub mod host;
 mod identity;
+pub mod oci;
 mod sim;
 mod state;
 pub mod types;

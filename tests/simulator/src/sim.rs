@@ -26,9 +26,10 @@ pub struct Simulator {
     handle: Arc<Handle>,
 }
 
-struct Server {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+/// A running accept loop (shared with the OCI simulator).
+pub(crate) struct Server {
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) task: JoinHandle<()>,
 }
 
 struct Handle {
@@ -58,8 +59,13 @@ impl std::fmt::Debug for Simulator {
     }
 }
 
-fn spawn_server(listener: TcpListener, shared: Arc<Shared>) -> Server {
-    let router = Router::new().fallback(dispatch).with_state(shared);
+fn arm_router(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(dispatch).with_state(shared)
+}
+
+/// Serves `router` on `listener` until `stop` is sent; then closes every open
+/// connection.
+pub(crate) fn spawn_server(listener: TcpListener, router: Router) -> Server {
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         let mut conns = JoinSet::new();
@@ -103,7 +109,7 @@ impl Simulator {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config, local));
-        let server = spawn_server(listener, shared.clone());
+        let server = spawn_server(listener, arm_router(shared.clone()));
         Ok(Simulator {
             handle: Arc::new(Handle {
                 shared,
@@ -166,7 +172,7 @@ impl Simulator {
             return Ok(());
         }
         let listener = TcpListener::bind(self.addr()).await?;
-        let server = spawn_server(listener, self.shared().clone());
+        let server = spawn_server(listener, arm_router(self.shared().clone()));
         let mut slot = self.handle.server.lock().unwrap_or_else(|p| p.into_inner());
         match slot.as_ref() {
             Some(_) => {

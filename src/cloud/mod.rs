@@ -1,4 +1,5 @@
 //! Adapters for cloud control planes.
 
 pub mod azure;
+pub mod oci;
 pub mod retry;

@@ -1,0 +1,508 @@
+//! Who signs OCI requests: an API key from an OCI config file, or the resource
+//! principal (v2.2) OCI Functions hands a function in its environment.
+//!
+//! [`from_env`] picks one, reading the environment through an injected lookup:
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `OCI_RESOURCE_PRINCIPAL_VERSION` | set ⇒ resource principal (only `2.2`) | unset ⇒ config file |
+//! | `OCI_RESOURCE_PRINCIPAL_RPST` | session token (JWT), literal or absolute path | required for RP |
+//! | `OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM` | its private key, literal PEM or absolute path | required for RP |
+//! | `OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM_PASSPHRASE` | key passphrase, a path when the key is one | none |
+//! | `OCI_RESOURCE_PRINCIPAL_REGION` | region | required for RP |
+//! | `OCI_CONFIG_FILE` | OCI config file | `~/.oci/config` |
+//! | `OCI_CONFIG_PROFILE` | its profile | `DEFAULT` |
+//! | `HOME` | for `~` | required when `~` is used |
+//!
+//! Errors name the variable, file, profile or key at fault, never a key,
+//! passphrase or token.
+
+use super::sign::PrivateKey;
+use crate::lifecycle::PowerError;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::RsaPrivateKey;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The environment, injected: `|name| std::env::var(name).ok()` in production.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A file-based session token is re-read when it expires within this.
+pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+
+/// The key id and key that sign one request. `Debug` hides the key and a
+/// session token.
+#[derive(Clone)]
+pub struct Identity {
+    pub key_id: String,
+    pub key: PrivateKey,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key_id = if self.key_id.starts_with("ST$") {
+            "ST$<redacted>"
+        } else {
+            &self.key_id
+        };
+        f.debug_struct("Identity")
+            .field("key_id", &key_id)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+/// A source of signing identities.
+pub trait Credentials: Send + Sync + fmt::Debug {
+    /// The identity for the next request (may re-read a rotated token).
+    fn identity(&self) -> Result<Identity, PowerError>;
+    /// The region these credentials belong to (endpoints are built from it).
+    fn region(&self) -> &str;
+}
+
+/// Resource principal when `OCI_RESOURCE_PRINCIPAL_VERSION` is set, else the config file.
+pub fn from_env(env: Env) -> Result<Arc<dyn Credentials>, PowerError> {
+    if let Some(version) = env("OCI_RESOURCE_PRINCIPAL_VERSION") {
+        return Ok(Arc::new(ResourcePrincipal::from_env(&version, env)?));
+    }
+    let home = env("HOME");
+    let path = match env("OCI_CONFIG_FILE").filter(|p| !p.trim().is_empty()) {
+        Some(p) => expand_home(p.trim(), home.as_deref(), "OCI_CONFIG_FILE")?,
+        None => expand_home(
+            "~/.oci/config",
+            home.as_deref(),
+            "OCI_CONFIG_FILE (default)",
+        )?,
+    };
+    let profile = env("OCI_CONFIG_PROFILE")
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "DEFAULT".to_owned());
+    Ok(Arc::new(ApiKey::from_config_file(
+        &path,
+        profile.trim(),
+        home.as_deref(),
+    )?))
+}
+
+// ---------------------------------------------------------------------------
+// API key from an OCI config file
+
+/// An API key: keyId `<tenancy>/<user>/<fingerprint>`.
+pub struct ApiKey {
+    key_id: String,
+    key: PrivateKey,
+    region: String,
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("key_id", &self.key_id)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiKey {
+    pub fn new(
+        tenancy: &str,
+        user: &str,
+        fingerprint: &str,
+        key: PrivateKey,
+        region: impl Into<String>,
+    ) -> Self {
+        Self {
+            key_id: format!("{tenancy}/{user}/{fingerprint}"),
+            key,
+            region: region.into(),
+        }
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Read `profile` of the config file at `path` and the key file it names.
+    pub fn from_config_file(
+        path: &Path,
+        profile: &str,
+        home: Option<&str>,
+    ) -> Result<Self, PowerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            PowerError::Config(format!(
+                "cannot read OCI config file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let at = || format!("OCI config file {}, profile [{profile}]", path.display());
+        let values = profile_values(&parse_config(&text, path)?, profile, path)?;
+        let get = |k: &str| -> Result<&str, PowerError> {
+            values
+                .get(k)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| PowerError::Config(format!("{}: `{k}` is missing", at())))
+        };
+        let (user, fingerprint, tenancy, region) = (
+            get("user")?,
+            get("fingerprint")?,
+            get("tenancy")?,
+            get("region")?,
+        );
+        let key_file = expand_home(get("key_file")?, home, &format!("{}: key_file", at()))?;
+        let pem = std::fs::read_to_string(&key_file).map_err(|e| {
+            PowerError::Config(format!(
+                "{}: cannot read key_file {}: {e}",
+                at(),
+                key_file.display()
+            ))
+        })?;
+        let passphrase = values.get("pass_phrase").map(String::as_str);
+        let key = load_private_key(
+            &pem,
+            passphrase,
+            &format!("key_file {}", key_file.display()),
+        )?;
+        Ok(Self::new(tenancy, user, fingerprint, key, region))
+    }
+}
+
+impl Credentials for ApiKey {
+    fn identity(&self) -> Result<Identity, PowerError> {
+        Ok(Identity {
+            key_id: self.key_id.clone(),
+            key: self.key.clone(),
+        })
+    }
+    fn region(&self) -> &str {
+        &self.region
+    }
+}
+
+type Sections = HashMap<String, HashMap<String, String>>;
+
+/// The INI dialect of `~/.oci/config`: `[PROFILE]` headers, `key = value`
+/// lines, `#` / `;` comment lines. Keys are case-sensitive, as in the SDKs.
+pub fn parse_config(text: &str, path: &Path) -> Result<Sections, PowerError> {
+    let mut sections = Sections::new();
+    let mut current: Option<String> = None;
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let name = name.trim().to_owned();
+            sections.entry(name.clone()).or_default();
+            current = Some(name);
+            continue;
+        }
+        let bad = |why: &str| {
+            PowerError::Config(format!(
+                "OCI config file {} line {}: {why}",
+                path.display(),
+                n + 1
+            ))
+        };
+        let Some((k, v)) = line.split_once('=') else {
+            // The line may hold a secret (a pass_phrase without `=`): never echo it.
+            return Err(bad("expected `key = value` or `[PROFILE]`"));
+        };
+        let Some(section) = current.as_ref() else {
+            return Err(bad("a `key = value` line before the first [PROFILE]"));
+        };
+        sections
+            .entry(section.clone())
+            .or_default()
+            .insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(sections)
+}
+
+/// A profile's values: its own over `[DEFAULT]`'s, as the OCI SDKs read them.
+fn profile_values(
+    sections: &Sections,
+    profile: &str,
+    path: &Path,
+) -> Result<HashMap<String, String>, PowerError> {
+    let own = sections.get(profile).ok_or_else(|| {
+        let mut known: Vec<&str> = sections.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        PowerError::Config(format!(
+            "OCI config file {} has no profile [{profile}] (profiles: {})",
+            path.display(),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })?;
+    let mut values = sections.get("DEFAULT").cloned().unwrap_or_default();
+    values.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(values)
+}
+
+/// `~` and `~/…` → `$HOME/…`.
+fn expand_home(path: &str, home: Option<&str>, what: &str) -> Result<PathBuf, PowerError> {
+    let rest = match path.strip_prefix('~') {
+        Some("") => "",
+        Some(r) if r.starts_with('/') => &r[1..],
+        _ => return Ok(PathBuf::from(path)),
+    };
+    let home = home.filter(|h| !h.is_empty()).ok_or_else(|| {
+        PowerError::Config(format!("{what}: {path} starts with ~ but HOME is not set"))
+    })?;
+    Ok(Path::new(home).join(rest))
+}
+
+/// A PEM private key: PKCS#1 (`RSA PRIVATE KEY`), PKCS#8 (`PRIVATE KEY`) or
+/// encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`, PBES2). `source` names it in errors.
+pub fn load_private_key(
+    pem: &str,
+    passphrase: Option<&str>,
+    source: &str,
+) -> Result<PrivateKey, PowerError> {
+    let fail = |why: String| PowerError::Config(format!("{source}: {why}"));
+    let passphrase = passphrase.filter(|p| !p.is_empty());
+    let key = if pem.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(fail(
+            "the key is encrypted in the legacy OpenSSL PEM format, which is not supported; \
+             convert it to encrypted PKCS#8 with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in old.pem -out new.pem` \
+             (or to an unencrypted one with `openssl pkcs8 -topk8 -nocrypt -in old.pem -out new.pem`)"
+                .to_owned(),
+        ));
+    } else if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        let Some(pass) = passphrase else {
+            return Err(fail(
+                "the key is encrypted (ENCRYPTED PRIVATE KEY) but no passphrase was given"
+                    .to_owned(),
+            ));
+        };
+        RsaPrivateKey::from_pkcs8_encrypted_pem(pem.trim(), pass.as_bytes()).map_err(|e| {
+            fail(format!(
+                "cannot decrypt the PKCS#8 key (wrong passphrase, or not an RSA key?): {e}"
+            ))
+        })?
+    } else if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+        RsaPrivateKey::from_pkcs1_pem(pem.trim())
+            .map_err(|e| fail(format!("not a valid PKCS#1 RSA private key: {e}")))?
+    } else if pem.contains("-----BEGIN PRIVATE KEY-----") {
+        RsaPrivateKey::from_pkcs8_pem(pem.trim())
+            .map_err(|e| fail(format!("not a valid PKCS#8 RSA private key: {e}")))?
+    } else {
+        return Err(fail(
+            "not a PEM private key (expected BEGIN RSA PRIVATE KEY, BEGIN PRIVATE KEY or BEGIN ENCRYPTED PRIVATE KEY)"
+                .to_owned(),
+        ));
+    };
+    Ok(PrivateKey::new(key))
+}
+
+// ---------------------------------------------------------------------------
+// Resource principal v2.2
+
+/// A value given literally or as an absolute path to a file holding it.
+#[derive(Clone, PartialEq, Eq)]
+enum Source {
+    Literal(String),
+    File(PathBuf),
+}
+
+impl Source {
+    /// The SDK rule: a value starting with `/` is a path.
+    fn of(value: String) -> Self {
+        if value.starts_with('/') {
+            Source::File(PathBuf::from(value))
+        } else {
+            Source::Literal(value)
+        }
+    }
+
+    fn read(&self, var: &str) -> Result<String, PowerError> {
+        match self {
+            Source::Literal(v) => Ok(v.clone()),
+            Source::File(p) => std::fs::read_to_string(p).map_err(|e| {
+                PowerError::Config(format!("{var}: cannot read {}: {e}", p.display()))
+            }),
+        }
+    }
+
+    fn describe(&self, var: &str) -> String {
+        match self {
+            Source::Literal(_) => var.to_owned(),
+            Source::File(p) => format!("{var} ({})", p.display()),
+        }
+    }
+}
+
+const RPST: &str = "OCI_RESOURCE_PRINCIPAL_RPST";
+const PEM: &str = "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM";
+const PASSPHRASE: &str = "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM_PASSPHRASE";
+const REGION: &str = "OCI_RESOURCE_PRINCIPAL_REGION";
+
+/// The session the principal signs with now.
+struct Session {
+    token: String,
+    /// `exp` of the token, seconds since the epoch.
+    expires: u64,
+    key: PrivateKey,
+}
+
+/// Resource principal v2.2: keyId `ST$<RPST>`, signed with the RP private key.
+/// A token read from a file is re-read (with the key, when that is a file too)
+/// once it is within [`REFRESH_BEFORE_EXPIRY`] of its `exp`: OCI Functions
+/// rotates both files.
+pub struct ResourcePrincipal {
+    rpst: Source,
+    pem: Source,
+    passphrase: Option<Source>,
+    region: String,
+    session: Mutex<Session>,
+}
+
+impl fmt::Debug for ResourcePrincipal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResourcePrincipal")
+            .field("rpst", &self.rpst.describe(RPST))
+            .field("private_pem", &self.pem.describe(PEM))
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResourcePrincipal {
+    pub fn from_env(version: &str, env: Env) -> Result<Self, PowerError> {
+        if version.trim() != "2.2" {
+            return Err(PowerError::Config(format!(
+                "OCI_RESOURCE_PRINCIPAL_VERSION={version} is not supported (only 2.2)"
+            )));
+        }
+        let need = |var: &str| {
+            env(var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    PowerError::Config(format!(
+                        "{var} is not set (OCI_RESOURCE_PRINCIPAL_VERSION=2.2 needs it)"
+                    ))
+                })
+        };
+        let rpst = Source::of(need(RPST)?);
+        let pem = Source::of(need(PEM)?);
+        let region = need(REGION)?;
+        // The SDK rule: the passphrase is a path exactly when the key is one.
+        let passphrase = env(PASSPHRASE)
+            .filter(|v| !v.is_empty())
+            .map(|v| match pem {
+                Source::File(_) => Source::File(PathBuf::from(v.trim())),
+                Source::Literal(_) => Source::Literal(v),
+            });
+        let session = read_session(&rpst, &pem, passphrase.as_ref())?;
+        Ok(Self {
+            rpst,
+            pem,
+            passphrase,
+            region,
+            session: Mutex::new(session),
+        })
+    }
+}
+
+fn read_session(
+    rpst: &Source,
+    pem: &Source,
+    passphrase: Option<&Source>,
+) -> Result<Session, PowerError> {
+    let token = rpst.read(RPST)?.trim().to_owned();
+    let expires = jwt_expiry(&token).ok_or_else(|| {
+        PowerError::Config(format!(
+            "{}: not a session token (a JWT with an `exp` claim)",
+            rpst.describe(RPST)
+        ))
+    })?;
+    let passphrase = passphrase
+        .map(|p| p.read(PASSPHRASE).map(|s| s.trim().to_owned()))
+        .transpose()?;
+    let key = load_private_key(&pem.read(PEM)?, passphrase.as_deref(), &pem.describe(PEM))?;
+    Ok(Session {
+        token,
+        expires,
+        key,
+    })
+}
+
+impl Credentials for ResourcePrincipal {
+    fn identity(&self) -> Result<Identity, PowerError> {
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| PowerError::Config("resource principal session lock poisoned".into()))?;
+        if matches!(self.rpst, Source::File(_)) && expires_soon(session.expires, SystemTime::now())
+        {
+            // Sync reads of two small files, at most once per token lifetime.
+            let fresh = match self.pem {
+                Source::File(_) => read_session(&self.rpst, &self.pem, self.passphrase.as_ref())?,
+                Source::Literal(_) => {
+                    let token = self.rpst.read(RPST)?.trim().to_owned();
+                    let expires = jwt_expiry(&token).ok_or_else(|| {
+                        PowerError::Config(format!(
+                            "{}: not a session token (a JWT with an `exp` claim)",
+                            self.rpst.describe(RPST)
+                        ))
+                    })?;
+                    Session {
+                        token,
+                        expires,
+                        key: session.key.clone(),
+                    }
+                }
+            };
+            if fresh.token != session.token {
+                tracing::info!(source = %self.rpst.describe(RPST), "re-read the resource principal session token");
+            }
+            *session = fresh;
+        }
+        Ok(Identity {
+            key_id: format!("ST${}", session.token),
+            key: session.key.clone(),
+        })
+    }
+
+    fn region(&self) -> &str {
+        &self.region
+    }
+}
+
+fn expires_soon(expires: u64, now: SystemTime) -> bool {
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    now + REFRESH_BEFORE_EXPIRY.as_secs() >= expires
+}
+
+/// The `exp` claim of a JWT (payload base64url, padded or not); the signature is
+/// the server's business.
+pub fn jwt_expiry(token: &str) -> Option<u64> {
+    const B64URL: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let mut parts = token.split('.');
+    let (_header, payload) = (parts.next()?, parts.next()?);
+    parts.next()?;
+    let claims: serde_json::Value = serde_json::from_slice(&B64URL.decode(payload).ok()?).ok()?;
+    match claims.get("exp")? {
+        serde_json::Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,130 @@
+//! Oracle Cloud Infrastructure: Container Instances and Compute behind the
+//! lifecycle core's [`Power`] port, Vault secrets, over one signed HTTP client.
+//!
+//! * [`sign`]: API request signatures (Signature Version 1, rsa-sha256);
+//! * [`auth`]: who signs — API key from `~/.oci/config`, or resource principal v2.2;
+//! * [`client`]: endpoints, signing, retries, error mapping;
+//! * [`container_instances`], [`compute`]: the two `Power` providers;
+//! * [`vault`]: secret bundles.
+//!
+//! No OCI SDK for Rust is used: see the module docs of [`client`] and the
+//! project README for why.
+
+pub mod auth;
+pub mod client;
+pub mod compute;
+pub mod container_instances;
+pub mod sign;
+pub mod vault;
+
+pub use auth::{Credentials, Env};
+pub use client::{Endpoints, OciClient, Service};
+pub use compute::{Compute, StopMode};
+pub use container_instances::ContainerInstances;
+
+use crate::cloud::retry::Backoff;
+use crate::lifecycle::{Power, PowerError};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Per-request timeout of OCI calls (each retry gets its own).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The OCI providers of one process: one client, one set of credentials.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), gamefleet::lifecycle::PowerError> {
+/// use gamefleet::cloud::oci::OciProviders;
+/// let oci = OciProviders::from_env(&|k: &str| std::env::var(k).ok())?;
+/// let target = oci.secret("ocid1.vaultsecret.oc1..x").await?;
+/// let power = oci.container_instances();
+/// let seen = power.observe(&target).await?;
+/// # let _ = seen; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct OciProviders {
+    client: Arc<OciClient>,
+}
+
+impl OciProviders {
+    /// Credentials from the environment ([`auth::from_env`]: resource principal
+    /// or config file), endpoints from `OCI_ENDPOINT` or the credentials'
+    /// region, a new pooled HTTP client, the default [`Backoff`].
+    pub fn from_env(env: Env) -> Result<Self, PowerError> {
+        let http = crate::app::http_client(REQUEST_TIMEOUT)
+            .map_err(|e| PowerError::Config(format!("cannot build the OCI HTTP client: {e}")))?;
+        Self::from_env_with(env, http, Backoff::default())
+    }
+
+    /// As [`OciProviders::from_env`], with the caller's HTTP client and backoff.
+    pub fn from_env_with(
+        env: Env,
+        http: reqwest::Client,
+        backoff: Backoff,
+    ) -> Result<Self, PowerError> {
+        let credentials = auth::from_env(env)?;
+        let endpoints = Endpoints::from_env(env, credentials.region())?;
+        Ok(Self::new(OciClient::new(
+            http,
+            credentials,
+            endpoints,
+            backoff,
+        )))
+    }
+
+    pub fn new(client: OciClient) -> Self {
+        Self {
+            client: Arc::new(client),
+        }
+    }
+
+    pub fn client(&self) -> &Arc<OciClient> {
+        &self.client
+    }
+
+    pub fn region(&self) -> &str {
+        self.client.region()
+    }
+
+    /// `oci-container-instance`: start / stop with work requests.
+    pub fn container_instances(&self) -> Arc<dyn Power> {
+        Arc::new(ContainerInstances::new(self.client.clone()))
+    }
+
+    /// `oci-compute`, stopping with `SOFTSTOP` (ACPI shutdown).
+    pub fn compute(&self) -> Arc<dyn Power> {
+        self.compute_with(StopMode::Soft)
+    }
+
+    /// `oci-compute`, stopping as `stop` says (`StopMode::Hard` = `STOP`).
+    pub fn compute_with(&self, stop: StopMode) -> Arc<dyn Power> {
+        Arc::new(Compute::new(self.client.clone(), stop))
+    }
+
+    /// The current version of a Vault secret, base64-decoded and trimmed
+    /// (the OCI function kept its target OCID there).
+    pub async fn secret(&self, secret_id: &str) -> Result<String, PowerError> {
+        vault::secret(&self.client, secret_id).await
+    }
+}
+
+/// A resource id as given, or `Rejected` when there is none. OCIDs are
+/// percent-encoded into the path, so any other text only earns a 404.
+fn require_ocid<'a>(resource: &'a str, what: &str) -> Result<&'a str, PowerError> {
+    let id = resource.trim();
+    if id.is_empty() {
+        return Err(PowerError::Rejected(format!("no {what} OCID given")));
+    }
+    Ok(id)
+}
+
+/// `lifecycleState` of a resource body.
+fn lifecycle_state(body: &Value, what: &str) -> Result<String, PowerError> {
+    body.get("lifecycleState")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            PowerError::Unavailable(format!("OCI returned a {what} without lifecycleState"))
+        })
+}

@@ -4,7 +4,7 @@
 use crate::cloud::azure::token::{credential, TokenCache};
 use crate::cloud::azure::{arm::ARM_SCOPE, ArmClient};
 use crate::cloud::retry::Backoff;
-use crate::config::Config;
+use crate::config::{ArmConfig, Config};
 use crate::ops::{App, Settings};
 use crate::store::table::{StoreOptions, TableStore};
 use std::sync::Arc;
@@ -18,6 +18,8 @@ pub enum BuildError {
     Store(String),
     #[error("ARM credential: {0}")]
     Credential(String),
+    #[error("lifecycle configuration: {0}")]
+    Power(String),
 }
 
 /// A pooled client with keep-alive and a per-request timeout.
@@ -41,32 +43,39 @@ pub fn build(config: &Config) -> Result<App, BuildError> {
     )
     .map_err(|e| BuildError::Store(e.to_string()))?;
 
-    let arm_http = http_client(config.arm.timeout)?;
-    let cred = credential(&config.arm.identity, &arm_http)
-        .map_err(|e| BuildError::Credential(e.to_string()))?;
-    let tokens = Arc::new(TokenCache::new(cred, ARM_SCOPE));
-    let backoff = Backoff {
-        max_retries: config.arm.max_retries,
-        max_retry_after: config.arm.max_retry_after,
-        ..Backoff::default()
-    };
-    let arm = ArmClient::new(
-        arm_http,
-        config.arm.endpoint.clone(),
-        config.arm.subscription_id.clone(),
-        tokens,
-        backoff,
-    );
+    let arm = Arc::new(arm_client(&config.arm)?);
+    let power = crate::power::PowerHub::from_env(Some(arm.clone())).map_err(BuildError::Power)?;
 
     Ok(App {
         store: Arc::new(store),
-        platform: Arc::new(arm),
+        platform: arm,
+        power: Arc::new(power),
         settings: Settings {
             subscription_id: config.arm.subscription_id.clone(),
             set_sessions_url: config.set_sessions_url.clone(),
             gc: config.gc.clone(),
         },
     })
+}
+
+/// The ARM client: its own pooled HTTP client and token cache.
+pub fn arm_client(config: &ArmConfig) -> Result<ArmClient, BuildError> {
+    let http = http_client(config.timeout)?;
+    let cred =
+        credential(&config.identity, &http).map_err(|e| BuildError::Credential(e.to_string()))?;
+    let tokens = Arc::new(TokenCache::new(cred, ARM_SCOPE));
+    let backoff = Backoff {
+        max_retries: config.max_retries,
+        max_retry_after: config.max_retry_after,
+        ..Backoff::default()
+    };
+    Ok(ArmClient::new(
+        http,
+        config.endpoint.clone(),
+        config.subscription_id.clone(),
+        tokens,
+        backoff,
+    ))
 }
 
 /// Create the table, retrying in the background until storage answers, so a

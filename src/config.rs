@@ -144,14 +144,41 @@ impl Config {
                 ),
             ));
         }
-        let subscription_id = get("AZURE_SUBSCRIPTION_ID")
-            .or_else(|| get("SUBSCRIPTIONID"))
-            .ok_or_else(|| {
-                err(
-                    "AZURE_SUBSCRIPTION_ID",
-                    "is not set (SUBSCRIPTIONID is accepted too)",
-                )
-            })?;
+        let arm = ArmConfig::from_lookup(&get)?.ok_or_else(|| {
+            err(
+                "AZURE_SUBSCRIPTION_ID",
+                "is not set (SUBSCRIPTIONID is accepted too)",
+            )
+        })?;
+        let set_sessions_url = get("ACI_SET_SESSIONS_URL")
+            .or_else(|| get("WEBSITE_HOSTNAME").map(|h| format!("https://{h}/api/SetSessions")));
+        Ok(Config {
+            port,
+            storage: StorageConfig {
+                connection_string: Secret::new(connection_string),
+                table,
+                timeout: duration(&get, "STORAGE_TIMEOUT", Duration::from_secs(10))?,
+            },
+            arm,
+            set_sessions_url,
+            gc: GcConfig {
+                concurrency: number::<usize>(&get, "GC_CONCURRENCY", 16)?.max(1),
+                failed_ttl: duration(&get, "FLEET_FAILED_TTL", Duration::from_secs(3600))?,
+                delete_wait: duration(&get, "DELETE_WAIT", Duration::from_secs(20))?,
+            },
+        })
+    }
+}
+
+impl ArmConfig {
+    /// ARM settings alone (the lifecycle CLI needs them without storage);
+    /// `None` when no subscription is configured.
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let Some(subscription_id) = get("AZURE_SUBSCRIPTION_ID").or_else(|| get("SUBSCRIPTIONID"))
+        else {
+            return Ok(None);
+        };
         let endpoint_raw = get("ARM_ENDPOINT").unwrap_or_else(|| DEFAULT_ARM_ENDPOINT.to_owned());
         let endpoint = url::Url::parse(&endpoint_raw).map_err(|e| {
             err(
@@ -174,30 +201,14 @@ impl Config {
             }
             _ => IdentityConfig::Default,
         };
-        let set_sessions_url = get("ACI_SET_SESSIONS_URL")
-            .or_else(|| get("WEBSITE_HOSTNAME").map(|h| format!("https://{h}/api/SetSessions")));
-        Ok(Config {
-            port,
-            storage: StorageConfig {
-                connection_string: Secret::new(connection_string),
-                table,
-                timeout: duration(&get, "STORAGE_TIMEOUT", Duration::from_secs(10))?,
-            },
-            arm: ArmConfig {
-                endpoint,
-                subscription_id,
-                identity,
-                timeout: duration(&get, "ARM_TIMEOUT", Duration::from_secs(30))?,
-                max_retries: number(&get, "ARM_MAX_RETRIES", 4)?,
-                max_retry_after: duration(&get, "ARM_MAX_RETRY_AFTER", Duration::from_secs(20))?,
-            },
-            set_sessions_url,
-            gc: GcConfig {
-                concurrency: number::<usize>(&get, "GC_CONCURRENCY", 16)?.max(1),
-                failed_ttl: duration(&get, "FLEET_FAILED_TTL", Duration::from_secs(3600))?,
-                delete_wait: duration(&get, "DELETE_WAIT", Duration::from_secs(20))?,
-            },
-        })
+        Ok(Some(ArmConfig {
+            endpoint,
+            subscription_id: subscription_id.trim().to_owned(),
+            identity,
+            timeout: duration(&get, "ARM_TIMEOUT", Duration::from_secs(30))?,
+            max_retries: number(&get, "ARM_MAX_RETRIES", 4)?,
+            max_retry_after: duration(&get, "ARM_MAX_RETRY_AFTER", Duration::from_secs(20))?,
+        }))
     }
 }
 

@@ -12,6 +12,27 @@ pub mod events;
 pub mod fleet;
 pub mod http;
 pub mod lifecycle;
+pub mod ocifn;
 pub mod ops;
 pub mod ports;
+pub mod power;
 pub mod store;
+
+/// Resolves on Ctrl-C or SIGTERM (the Functions host, Fn and schedulers stop processes with SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,18 +1,22 @@
-//! The `gamefleet` binary: the Azure Functions custom handler (and, later, the
-//! lifecycle CLI).
+//! The `gamefleet` binary: the Azure Functions custom handler, the lifecycle
+//! CLI for cron and schedulers, and an OCI Function (Fn http-stream contract).
 
 use clap::{Parser, Subcommand};
-use gamefleet::config::Config;
+use gamefleet::config::{ArmConfig, Config};
+use gamefleet::lifecycle::poll::Progress;
+use gamefleet::lifecycle::SystemClock;
+use gamefleet::power::PowerHub;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 #[derive(Parser)]
 #[command(
     name = "gamefleet",
     version,
-    about = "Game-server fleet manager for Azure Container Instances"
+    about = "Game-server fleet manager for Azure Container Instances, and start/stop of compute on several clouds"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,15 +31,45 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Start, stop, toggle or report one resource, polling until it gets there.
+    /// Exit code: 0 done or nothing to do, 1 failed, 2 timed out, 3 refused (transitional state).
+    Power {
+        /// start | stop | toggle | status
+        action: String,
+        /// oci-container-instance | oci-compute | aci (default: POWER_PROVIDER)
+        #[arg(long)]
+        provider: Option<String>,
+        /// OCID, or ARM id / <resourceGroup>/<name> for aci (default: POWER_RESOURCE)
+        #[arg(long, conflicts_with = "secret_id")]
+        resource: Option<String>,
+        /// OCI Vault secret holding the resource id (default: POWER_SECRET_ID)
+        #[arg(long)]
+        secret_id: Option<String>,
+        /// Seconds between polls (default: POWER_POLL_INTERVAL, else 15)
+        #[arg(long)]
+        poll_interval: Option<f64>,
+        /// Seconds to wait for the target state (default: POWER_MAX_WAIT, else 240)
+        #[arg(long)]
+        max_wait: Option<f64>,
+        /// Return right after the command was accepted
+        #[arg(long)]
+        no_wait: bool,
+        /// Print the outcome as JSON instead of its message
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve as an OCI Function (Fn http-stream contract on FN_LISTENER); the
+    /// default when FN_LISTENER is set.
+    OciFunction,
 }
 
-fn init_tracing() {
+fn init_tracing(default: &str) {
     // The Functions host logs stdout lines as information and stderr lines as errors.
     let writer = std::io::stderr
         .with_max_level(tracing::Level::WARN)
         .or_else(std::io::stdout);
     let mut filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     // These log request URLs (a SAS token is part of the URL) and headers at debug/trace:
     // never below info, whatever RUST_LOG says.
     for quiet in [
@@ -64,23 +98,63 @@ fn init_tracing() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
-    let port_override = match cli.command {
-        Some(Command::Serve { port }) => port,
-        None => None,
-    };
-    match serve(port_override).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("gamefleet: {e}");
-            ExitCode::FAILURE
+    let command = cli.command.unwrap_or_else(|| {
+        if std::env::var_os("FN_LISTENER").is_some() {
+            Command::OciFunction
+        } else {
+            Command::Serve { port: None }
         }
-    }
+    });
+    let result = match command {
+        Command::Serve { port } => {
+            init_tracing("info");
+            serve(port).await.map(|_| ExitCode::SUCCESS)
+        }
+        Command::OciFunction => {
+            init_tracing("info");
+            oci_function().await.map(|_| ExitCode::SUCCESS)
+        }
+        Command::Power {
+            action,
+            provider,
+            resource,
+            secret_id,
+            poll_interval,
+            max_wait,
+            no_wait,
+            json,
+        } => {
+            init_tracing("warn");
+            let mut body = serde_json::json!({ "action": action, "wait": !no_wait });
+            for (k, v) in [
+                ("provider", provider),
+                ("resource", resource),
+                ("secretId", secret_id),
+            ] {
+                if let Some(v) = v {
+                    body[k] = serde_json::json!(v);
+                }
+            }
+            if let Some(s) = poll_interval {
+                body["pollIntervalSeconds"] = serde_json::json!(s);
+            }
+            if let Some(s) = max_wait {
+                body["maxWaitSeconds"] = serde_json::json!(s);
+            }
+            power(body, json).await
+        }
+    };
+    result.unwrap_or_else(|e| {
+        tracing::error!("{e}");
+        eprintln!("gamefleet: {e}");
+        ExitCode::FAILURE
+    })
 }
 
-async fn serve(port_override: Option<u16>) -> Result<(), Box<dyn std::error::Error>> {
+type Error = Box<dyn std::error::Error>;
+
+async fn serve(port_override: Option<u16>) -> Result<(), Error> {
     let config = Config::from_env()?;
     let app = Arc::new(gamefleet::app::build(&config)?);
     if config.set_sessions_url.is_none() {
@@ -93,26 +167,65 @@ async fn serve(port_override: Option<u16>) -> Result<(), Box<dyn std::error::Err
     gamefleet::app::ensure_table(&app);
     tracing::info!(%addr, table = %config.storage.table, arm = %config.arm.endpoint, "gamefleet listening");
     axum::serve(listener, gamefleet::http::router(app))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(gamefleet::shutdown_signal())
         .await?;
     tracing::info!("gamefleet stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+/// The hub for the CLI and the OCI Function: ARM only if it is configured.
+fn hub_from_env() -> Result<PowerHub, Error> {
+    let arm = match ArmConfig::from_lookup(&|k| std::env::var(k).ok())? {
+        Some(cfg) => Some(Arc::new(gamefleet::app::arm_client(&cfg)?)),
+        None => None,
     };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    Ok(PowerHub::from_env(arm)?)
+}
+
+async fn oci_function() -> Result<(), Error> {
+    let listener = std::env::var("FN_LISTENER").map_err(|_| {
+        "FN_LISTENER is not set: the OCI Function mode needs the Fn agent's unix socket path"
+    })?;
+    if let Ok(format) = std::env::var("FN_FORMAT") {
+        if !format.is_empty() && format != "http-stream" {
+            return Err(format!("FN_FORMAT {format:?} is not supported; only http-stream").into());
+        }
+    }
+    let hub = Arc::new(hub_from_env()?);
+    gamefleet::ocifn::serve(&listener, hub).await?;
+    Ok(())
+}
+
+async fn power(body: serde_json::Value, as_json: bool) -> Result<ExitCode, Error> {
+    let hub = hub_from_env()?;
+    let req = gamefleet::power::parse_request(&body, &hub.defaults)?;
+    let clock = SystemClock::default();
+    let started = std::time::Instant::now();
+    let mut report = |p: Progress| {
+        let t = started.elapsed().as_secs_f64();
+        match p {
+            Progress::Seen(o) => eprintln!("[{t:6.1}s] state: {}", o.state),
+            Progress::Sent(c) => eprintln!(
+                "[{t:6.1}s] sent: {}",
+                serde_json::to_string(&c)
+                    .unwrap_or_default()
+                    .trim_matches('"')
+            ),
+            Progress::Polled { state, waited } => eprintln!(
+                "[{t:6.1}s] waiting ({}s): {state}",
+                Duration::as_secs(&waited)
+            ),
+            Progress::PollFailed { error, waited } => eprintln!(
+                "[{t:6.1}s] poll failed ({}s): {error}",
+                Duration::as_secs(&waited)
+            ),
         }
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    let outcome = hub.execute(&req, &clock, &mut report).await;
+    if as_json {
+        println!("{}", outcome.to_json());
+    } else {
+        println!("{}", outcome.message);
+    }
+    Ok(ExitCode::from(outcome.exit_code()))
 }

@@ -95,6 +95,7 @@ fn host_json_and_function_json_are_what_the_host_needs() {
             "GC",
             "List",
             "Monitor",
+            "Power",
             "SetSessions",
             "SetState"
         ]
@@ -355,6 +356,15 @@ async fn the_binary_serves_every_function_as_the_host_calls_it() {
     assert_eq!(s, 200, "{v}");
     let (s, v) = forward(&http, base, f("Details"), Some(json!({"resourceGroup": "my-rg", "containerGroupName": "cg-job-0001", "type": "logs", "containerName": "job"}))).await;
     assert_eq!(s, 200, "{v}");
+    let (s, v) = forward(
+        &http,
+        base,
+        f("Power"),
+        Some(json!({"action": "status", "provider": "aci", "resource": "my-rg/cg-job-0001"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["message"], "Container group is Running.");
     let (s, v) = forward(&http, base, f("SetSessions"), Some(json!([{"resourceGroup": "my-rg", "containerGroupName": "cg-job-0001", "activeSessions": 0}]))).await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = forward(&http, base, f("SetState"), Some(json!({"resourceGroup": "my-rg", "containerGroupName": "cg-job-0001", "state": "MarkedForDeletion"}))).await;

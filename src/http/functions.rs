@@ -350,3 +350,54 @@ pub async fn gc(
         }
     }
 }
+
+/// The longest a Power call may wait inside an HTTP request: Azure's load
+/// balancer cuts HTTP-triggered calls at 230 s, so stay well below.
+pub const HTTP_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(200);
+
+/// POST /api/Power `{"action", "provider", "resource" | "secretId", ...}`:
+/// start / stop / toggle / status one resource through the lifecycle core.
+pub async fn power(State(app): State<AppState>, JsonBody(v): JsonBody<Value>) -> Answer {
+    let mut req = crate::power::parse_request(&v, &app.power.defaults).map_err(|m| {
+        let code = if m.starts_with("Invalid action") {
+            "InvalidAction"
+        } else {
+            "InvalidRequest"
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, m)
+    })?;
+    if req.settings.max_wait > HTTP_MAX_WAIT {
+        tracing::info!(
+            asked = req.settings.max_wait.as_secs(),
+            capped = HTTP_MAX_WAIT.as_secs(),
+            "Power: maxWaitSeconds capped below the 230 s HTTP limit"
+        );
+        req.settings.max_wait = HTTP_MAX_WAIT;
+    }
+    let clock = crate::lifecycle::SystemClock::default();
+    let outcome = app.power.execute(&req, &clock, &mut |_| {}).await;
+    tracing::info!(provider = outcome.provider, resource = %outcome.resource, action = %outcome.action, result = outcome.kind.as_str(), message = %outcome.message, "power");
+    let status =
+        StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = outcome.to_json();
+    if status.as_u16() >= 400 {
+        body["error"] = json!({"code": power_error_code(&outcome), "message": outcome.message});
+    }
+    Ok((status, Json(body)))
+}
+
+fn power_error_code(o: &crate::lifecycle::Outcome) -> &'static str {
+    use crate::lifecycle::{OutcomeKind, PowerError};
+    match &o.kind {
+        OutcomeKind::Refused => "StateConflict",
+        OutcomeKind::TimedOut => "TargetStateNotReached",
+        OutcomeKind::Failed => "ProviderOperationFailed",
+        OutcomeKind::Error(PowerError::NotFound(_)) => "ResourceNotFound",
+        OutcomeKind::Error(PowerError::Unauthorized(_)) => "ProviderAuthenticationFailed",
+        OutcomeKind::Error(PowerError::Rejected(_)) => "ProviderRejected",
+        OutcomeKind::Error(PowerError::Unavailable(_)) => "ProviderUnavailable",
+        OutcomeKind::Error(PowerError::Config(_)) => "ProviderNotConfigured",
+        OutcomeKind::Error(PowerError::InvalidResource(_)) => "InvalidResource",
+        _ => "Error",
+    }
+}

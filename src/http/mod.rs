@@ -35,6 +35,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/Delete", post(functions::delete))
         .route("/api/Details", post(functions::details))
         .route("/api/List", get(functions::list).post(functions::list))
+        .route("/api/Power", post(functions::power))
         .route("/api/SetSessions", post(functions::set_sessions))
         .route("/api/SetState", post(functions::set_state))
         .route("/Monitor", post(functions::monitor))

@@ -168,6 +168,9 @@ pub enum PowerError {
     /// Local configuration (keys, config file, region) is missing or wrong.
     #[error("{0}")]
     Config(String),
+    /// The resource id given is not one this provider can address.
+    #[error("{0}")]
+    InvalidResource(String),
 }
 
 /// One compute resource kind on one provider.

@@ -104,6 +104,7 @@ impl Outcome {
                 PowerError::Rejected(_) => 409,
                 PowerError::Unauthorized(_) | PowerError::Unavailable(_) => 502,
                 PowerError::Config(_) => 500,
+                PowerError::InvalidResource(_) => 400,
             },
         }
     }

@@ -19,6 +19,8 @@ use std::sync::Arc;
 pub struct App {
     pub store: Arc<dyn FleetStore>,
     pub platform: Arc<dyn ContainerPlatform>,
+    /// The lifecycle core's providers (the Power function).
+    pub power: Arc<crate::power::PowerHub>,
     pub settings: Settings,
 }
 

@@ -10,5 +10,6 @@ mod flow;
 mod gc;
 mod list;
 mod monitor;
+mod power;
 mod sessions;
 mod state;

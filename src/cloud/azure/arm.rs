@@ -40,7 +40,7 @@ pub struct ArmResponse {
 }
 
 impl ArmResponse {
-    fn json(&self) -> Result<Value, PlatformError> {
+    pub fn json(&self) -> Result<Value, PlatformError> {
         serde_json::from_slice(&self.body).map_err(|e| PlatformError::Unavailable {
             message: format!(
                 "ARM answered {} with a body that is not JSON: {e}",
@@ -72,7 +72,7 @@ impl ArmResponse {
     }
 
     /// Map a non-success answer to the platform error it means.
-    fn into_error(self) -> PlatformError {
+    pub fn into_error(self) -> PlatformError {
         let status = self.status.as_u16();
         if self.status == StatusCode::TOO_MANY_REQUESTS {
             return PlatformError::Throttled {
@@ -126,29 +126,66 @@ impl ArmClient {
 
     /// `{endpoint}/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerInstance/containerGroups/{name}[/{extra}...]?api-version=`
     pub fn group_url(&self, key: &GroupKey, extra: &[&str]) -> url::Url {
+        self.container_group_url(
+            &self.subscription,
+            key.resource_group.as_str(),
+            key.name.as_str(),
+            extra,
+        )
+    }
+
+    /// The same for any subscription (the lifecycle core addresses groups by ARM id).
+    pub fn container_group_url(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        name: &str,
+        extra: &[&str],
+    ) -> url::Url {
         let mut url = self.endpoint.clone();
-        {
-            // A base URL always has path segments; an "cannot-be-a-base" URL was refused by config.
-            if let Ok(mut segs) = url.path_segments_mut() {
-                segs.pop_if_empty()
-                    .extend([
-                        "subscriptions",
-                        &self.subscription,
-                        "resourceGroups",
-                        key.resource_group.as_str(),
-                    ])
-                    .extend([
-                        "providers",
-                        "Microsoft.ContainerInstance",
-                        "containerGroups",
-                        key.name.as_str(),
-                    ])
-                    .extend(extra);
-            }
+        // A base URL always has path segments; a "cannot-be-a-base" URL was refused by config.
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty()
+                .extend([
+                    "subscriptions",
+                    subscription,
+                    "resourceGroups",
+                    resource_group,
+                ])
+                .extend([
+                    "providers",
+                    "Microsoft.ContainerInstance",
+                    "containerGroups",
+                    name,
+                ])
+                .extend(extra);
         }
         url.query_pairs_mut()
             .append_pair("api-version", API_VERSION);
         url
+    }
+
+    /// One read of a long-running operation's `Azure-AsyncOperation` URL:
+    /// `InProgress`, `Succeeded`, `Failed`, `Canceled`... (with ARM's error, if any).
+    pub async fn operation_status(
+        &self,
+        url: &url::Url,
+    ) -> Result<(String, Option<String>), PlatformError> {
+        let r = self.send(Method::GET, url.clone(), None).await?;
+        if !r.status.is_success() {
+            return Err(r.into_error());
+        }
+        let v = r.json()?;
+        let status = v
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("InProgress")
+            .to_owned();
+        let error = v
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Ok((status, error))
     }
 
     /// Send one request, retrying what is transient; any final status is returned.

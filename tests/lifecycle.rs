@@ -1,0 +1,323 @@
+//! The lifecycle core's other ways in, run as the real binary: the CLI that
+//! cron and schedulers call, and the OCI Function contract over a real unix
+//! socket. Azure container groups (the ARM simulator) are the target here;
+//! the OCI providers have their own tests.
+
+use gamefleet_sim::{SimConfig, Simulator};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::{json, Value};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+async fn sim_with_group(name: &str, provisioning: Duration) -> Simulator {
+    let sim = Simulator::start(SimConfig {
+        provisioning_delay: provisioning,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    sim.insert_group("games", name, json!({"location": "westeurope", "properties": {"osType": "Linux", "containers": [
+        {"name": "srv", "properties": {"image": "game:1", "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}}]}}));
+    sim
+}
+
+fn azure_env(sim: &Simulator) -> Vec<(&'static str, String)> {
+    vec![
+        ("AZURE_SUBSCRIPTION_ID", sim.subscription_id().to_owned()),
+        ("ARM_ENDPOINT", sim.arm_endpoint()),
+        ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
+        ("IDENTITY_HEADER", sim.identity_header().to_owned()),
+        ("ARM_MAX_RETRIES", "1".to_owned()),
+    ]
+}
+
+fn gamefleet(env: &[(&str, String)]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamefleet"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+async fn cli(env: &[(&str, String)], args: &[&str]) -> (i32, String, String) {
+    let out = gamefleet(env).args(args).output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_stops_and_starts_printing_progress_with_exit_codes() {
+    let sim = sim_with_group("cli-1", Duration::from_millis(300)).await;
+    let env = azure_env(&sim);
+    let fast = [
+        "--provider",
+        "aci",
+        "--resource",
+        "games/cli-1",
+        "--poll-interval",
+        "0.05",
+        "--max-wait",
+        "10",
+    ];
+
+    let (code, out, err) = cli(&env, &[&["power", "stop"][..], &fast].concat()).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "Container group has been successfully stopped.");
+    assert!(
+        err.contains("state: Running") && err.contains("sent: stop"),
+        "progress on stderr: {err}"
+    );
+
+    let (code, out, _) = cli(&env, &[&["power", "stop"][..], &fast].concat()).await;
+    assert_eq!(
+        (code, out.trim()),
+        (0, "Container group is already Stopped. No action taken.")
+    );
+
+    let (code, out, err) = cli(&env, &[&["power", "start", "--json"][..], &fast].concat()).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["result"], "succeeded");
+    assert_eq!(v["reached"], "Running");
+    assert!(err.contains("waiting"), "it polled: {err}");
+
+    // Timed out: exit 2, with the last state.
+    let (code, out, _) = cli(
+        &env,
+        &[
+            "power",
+            "stop",
+            "--provider",
+            "aci",
+            "--resource",
+            "games/cli-1",
+            "--no-wait",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("Stop requested"), "{out}");
+    sim.set_provisioning_delay(Duration::from_secs(60));
+    let (code, out, _) = cli(
+        &env,
+        &[
+            "power",
+            "start",
+            "--provider",
+            "aci",
+            "--resource",
+            "games/cli-1",
+            "--poll-interval",
+            "0.05",
+            "--max-wait",
+            "0.3",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.starts_with("Instance did not reach Running within 0s. Last state: "),
+        "{out}"
+    );
+
+    // Refused (transitional): exit 3. Failure (unknown group): exit 1. Bad action: exit 1 with the message.
+    let (code, out, _) = cli(
+        &env,
+        &[
+            "power",
+            "stop",
+            "--provider",
+            "aci",
+            "--resource",
+            "games/cli-1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 3, "{out}");
+    assert_eq!(
+        out.trim(),
+        "Container group is in Pending state. Cannot stop now."
+    );
+    let (code, _, _) = cli(
+        &env,
+        &[
+            "power",
+            "start",
+            "--provider",
+            "aci",
+            "--resource",
+            "games/nobody",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1);
+    let (code, _, err) = cli(
+        &env,
+        &[
+            "power",
+            "reboot",
+            "--provider",
+            "aci",
+            "--resource",
+            "games/cli-1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Invalid action 'reboot'. Must be 'start', 'stop', 'toggle' or 'status'."),
+        "{err}"
+    );
+    // Without Azure settings, aci is refused with a clear message.
+    let (code, out, _) = cli(
+        &[],
+        &[
+            "power",
+            "status",
+            "--provider",
+            "aci",
+            "--resource",
+            "games/cli-1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(out.contains("needs Azure settings"), "{out}");
+}
+
+/// One HTTP/1.1 call over the Fn agent's unix socket.
+async fn fn_call(
+    sock: &std::path::Path,
+    body: &str,
+    deadline: Option<String>,
+) -> (u16, Option<String>, Value) {
+    let stream = tokio::net::UnixStream::connect(sock).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut req = hyper::Request::post("/call")
+        .header("host", "localhost")
+        .header("Fn-Call-Id", "01TESTCALL")
+        .header("content-type", "application/json");
+    if let Some(d) = deadline {
+        req = req.header("Fn-Deadline", d);
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let fn_status = resp
+        .headers()
+        .get("Fn-Http-Status")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        fn_status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn oci_function_contract_over_a_real_unix_socket() {
+    let sim = sim_with_group("fn-1", Duration::from_millis(200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("listen.sock");
+    let mut env = azure_env(&sim);
+    env.extend([
+        ("FN_LISTENER", format!("unix:{}", sock.display())),
+        ("FN_FORMAT", "http-stream".to_owned()),
+        ("FN_APP_NAME", "games".to_owned()),
+        ("FN_NAME", "gamefleet-power".to_owned()),
+        ("POWER_PROVIDER", "aci".to_owned()),
+        ("POWER_RESOURCE", "games/fn-1".to_owned()),
+        ("POWER_POLL_INTERVAL", "50ms".to_owned()),
+        ("POWER_MAX_WAIT", "20s".to_owned()),
+    ]);
+    // No subcommand: FN_LISTENER alone makes it an OCI Function.
+    let mut child = gamefleet(&env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::symlink_metadata(&sock).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the contract gives 5 s to listen"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let link =
+        std::fs::read_link(&sock).expect("the announced path is a symlink to the real socket");
+    assert_eq!(link, std::path::PathBuf::from("phonylisten.sock"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o666,
+        "writable by the Fn agent"
+    );
+
+    // The original function's bodies: {"action": ...}; no body = toggle.
+    let (status, fn_status, v) = fn_call(&sock, r#"{"action": "stop"}"#, None).await;
+    assert_eq!((status, fn_status.as_deref()), (200, Some("200")), "{v}");
+    assert_eq!(
+        v["message"],
+        "Container group has been successfully stopped."
+    );
+    let (status, _, v) = fn_call(&sock, "", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["message"], "Container group has been successfully started.",
+        "no body toggles"
+    );
+    let (status, _, v) = fn_call(&sock, r#"{"action": "status"}"#, None).await;
+    assert_eq!(
+        (status, v["message"].as_str()),
+        (200, Some("Container group is Running."))
+    );
+    let (status, fn_status, v) = fn_call(&sock, r#"{"action": "hibernate"}"#, None).await;
+    assert_eq!((status, fn_status.as_deref()), (400, Some("400")));
+    assert_eq!(
+        v["error"],
+        "Invalid action 'hibernate'. Must be 'start', 'stop', 'toggle' or 'status'."
+    );
+    // A deadline shorter than the wait caps it (5 s margin): 5.3 s → waits at most 0.3 s.
+    sim.set_provisioning_delay(Duration::from_secs(60));
+    let (_, _, _) = fn_call(&sock, r#"{"action": "stop"}"#, None).await;
+    let deadline = (chrono::Utc::now() + chrono::Duration::milliseconds(5300)).to_rfc3339();
+    let t0 = Instant::now();
+    let (status, _, v) = fn_call(&sock, r#"{"action": "start"}"#, Some(deadline)).await;
+    assert_eq!(status, 504, "{v}");
+    assert_eq!(v["result"], "timedOut");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "answered before the deadline"
+    );
+
+    // SIGTERM: the socket files are removed.
+    let pid = child.id().unwrap() as i32;
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let exit = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        std::fs::symlink_metadata(&sock).is_err()
+            && std::fs::symlink_metadata(dir.path().join("phonylisten.sock")).is_err()
+    );
+}

@@ -84,8 +84,8 @@ fn incorrect_state(message: String) -> Response {
     oci_error(409, "IncorrectState", &message)
 }
 
-fn with_etag(r: Response, body: &Value) -> Response {
-    with_header(r, "etag", &etag_of(body))
+fn with_etag(r: Response, body: &Value, version: u64) -> Response {
+    with_header(r, "etag", &etag_of(body, version))
 }
 
 /// `opc-request-id`: the client's own id (if it sent one) followed by the
@@ -133,22 +133,21 @@ fn parse_route(path: &str) -> Route {
     if s.iter().any(|p| p.is_empty()) {
         return Route::Unknown;
     }
-    let id = |i: usize| s[i].to_string();
     match s.as_slice() {
-        ["20210415", "containerInstances", _] => Route::ContainerInstance(id(2)),
-        ["20210415", "containerInstances", _, "actions", action] => {
+        ["20210415", "containerInstances", id] => Route::ContainerInstance(id.to_string()),
+        ["20210415", "containerInstances", id, "actions", action] => {
             let action = match *action {
                 "start" => CiAction::Start,
                 "stop" => CiAction::Stop,
                 "restart" => CiAction::Restart,
                 _ => return Route::Unknown,
             };
-            Route::ContainerAction(id(2), action)
+            Route::ContainerAction(id.to_string(), action)
         }
-        ["20210415", "workRequests", _] => Route::WorkRequest(id(2)),
-        ["20210415", "workRequests", _, "errors"] => Route::WorkRequestErrors(id(2)),
-        ["20160918", "instances", _] => Route::Instance(id(2)),
-        ["20190301", "secretbundles", _] => Route::SecretBundle(id(2)),
+        ["20210415", "workRequests", id] => Route::WorkRequest(id.to_string()),
+        ["20210415", "workRequests", id, "errors"] => Route::WorkRequestErrors(id.to_string()),
+        ["20160918", "instances", id] => Route::Instance(id.to_string()),
+        ["20190301", "secretbundles", id] => Route::SecretBundle(id.to_string()),
         _ => Route::Unknown,
     }
 }
@@ -402,12 +401,11 @@ fn get_container_instance(shared: &OciShared, id: &str) -> Response {
     };
     ci.settle(now);
     let body = ci.render(now);
-    with_etag(json_response(200, &body), &body)
+    with_etag(json_response(200, &body), &body, ci.version)
 }
 
-fn if_match_failed(if_match: Option<&str>, body: &Value) -> Option<Response> {
+fn if_match_failed(if_match: Option<&str>, etag: String) -> Option<Response> {
     let want = if_match?;
-    let etag = etag_of(body);
     (want != "*" && want.trim_matches('"') != etag).then(|| {
         oci_error(
             412,
@@ -430,7 +428,7 @@ fn container_action(
         return not_found();
     };
     ci.settle(now);
-    if let Some(r) = if_match_failed(if_match, &ci.render(now)) {
+    if let Some(r) = if_match_failed(if_match, etag_of(&ci.render(now), ci.version)) {
         return r;
     }
     let state = ci.current_state(now);
@@ -467,6 +465,7 @@ fn container_action(
     };
     ci.time_updated = t.started_utc;
     ci.transition = Some(t);
+    ci.version += 1;
     st.work_requests.insert(wr_id.clone(), wr);
     with_header(empty(202), "opc-work-request-id", &wr_id)
 }
@@ -504,7 +503,7 @@ fn get_instance(shared: &OciShared, id: &str) -> Response {
     };
     inst.settle(now);
     let body = inst.render(now);
-    with_etag(json_response(200, &body), &body)
+    with_etag(json_response(200, &body), &body, inst.version)
 }
 
 /// `(phases, final state, final state if the action fails)` of a power action from
@@ -572,7 +571,7 @@ fn instance_action(
         return not_found();
     };
     inst.settle(now);
-    if let Some(r) = if_match_failed(if_match, &inst.render(now)) {
+    if let Some(r) = if_match_failed(if_match, etag_of(&inst.render(now), inst.version)) {
         return r;
     }
     let state = inst.current_state(now);
@@ -587,8 +586,9 @@ fn instance_action(
         final_state
     };
     inst.transition = Some(Transition::new(phases, final_state, phase_len));
+    inst.version += 1;
     let body = inst.render(now);
-    let etag = etag_of(&body);
+    let etag = etag_of(&body, inst.version);
     if let Some(token) = retry_token {
         st.retry_tokens.insert(
             token.to_string(),
@@ -649,7 +649,7 @@ fn get_secret_bundle(
         "timeCreated": timestamp(secret.time_created),
         "secretBundleContent": { "contentType": "BASE64", "content": secret.content },
     });
-    with_etag(json_response(200, &body), &body)
+    with_etag(json_response(200, &body), &body, 0)
 }
 
 #[cfg(test)]

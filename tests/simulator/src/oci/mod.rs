@@ -330,6 +330,7 @@ impl OciSim {
             details: (state == "FAILED").then(|| "Failed (added by gamefleet-sim).".to_string()),
             transition,
             fail_next: false,
+            version: 0,
         };
         shared.lock().containers.insert(id.clone(), ci);
         id
@@ -351,6 +352,7 @@ impl OciSim {
             state: state.to_string(),
             transition,
             fail_next: false,
+            version: 0,
         };
         shared.lock().computes.insert(id.clone(), inst);
         id
@@ -419,8 +421,10 @@ impl OciSim {
             ci.state = state.to_string();
             ci.details = None;
             ci.time_updated = Utc::now();
+            ci.version += 1;
         } else if let Some(inst) = st.computes.get_mut(ocid) {
             inst.settle(now);
+            inst.version += 1;
             inst.transition = None;
             inst.state = state.to_string();
         }

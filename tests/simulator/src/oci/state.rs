@@ -35,9 +35,14 @@ pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A strong etag: the first 16 bytes of SHA-256 over the rendered resource, in hex.
-pub(crate) fn etag_of(body: &Value) -> String {
-    Sha256::digest(body.to_string().as_bytes())[..16]
+/// A strong etag: the first 16 bytes of SHA-256 over the resource's version (bumped
+/// by every action) and its rendering, in hex. It changes with every state change,
+/// also one back to an earlier state.
+pub(crate) fn etag_of(body: &Value, version: u64) -> String {
+    Sha256::new()
+        .chain_update(version.to_be_bytes())
+        .chain_update(body.to_string().as_bytes())
+        .finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -101,6 +106,8 @@ pub(crate) struct ContainerInstance {
     pub details: Option<String>,
     pub transition: Option<Transition>,
     pub fail_next: bool,
+    /// Bumped by every action and forced state (part of the etag).
+    pub version: u64,
 }
 
 impl ContainerInstance {
@@ -175,6 +182,8 @@ pub(crate) struct ComputeInstance {
     pub state: String,
     pub transition: Option<Transition>,
     pub fail_next: bool,
+    /// Bumped by every action and forced state (part of the etag).
+    pub version: u64,
 }
 
 impl ComputeInstance {

@@ -4,3 +4,4 @@ mod arm;
 mod common;
 mod events;
 mod identity;
+mod oci;

@@ -65,6 +65,11 @@ pub trait Credentials: Send + Sync + fmt::Debug {
     fn identity(&self) -> Result<Identity, PowerError>;
     /// The region these credentials belong to (endpoints are built from it).
     fn region(&self) -> &str;
+    /// OCI refused a signature: re-read what can be re-read. `Ok(true)` when
+    /// the identity changed, so the request is worth sending again.
+    fn refresh(&self) -> Result<bool, PowerError> {
+        Ok(false)
+    }
 }
 
 /// Resource principal when `OCI_RESOURCE_PRINCIPAL_VERSION` is set, else the config file.
@@ -422,12 +427,7 @@ fn read_session(
     passphrase: Option<&Source>,
 ) -> Result<Session, PowerError> {
     let token = rpst.read(RPST)?.trim().to_owned();
-    let expires = jwt_expiry(&token).ok_or_else(|| {
-        PowerError::Config(format!(
-            "{}: not a session token (a JWT with an `exp` claim)",
-            rpst.describe(RPST)
-        ))
-    })?;
+    let expires = jwt_expiry(&token).ok_or_else(|| not_a_token(rpst))?;
     let passphrase = passphrase
         .map(|p| p.read(PASSPHRASE).map(|s| s.trim().to_owned()))
         .transpose()?;
@@ -439,36 +439,50 @@ fn read_session(
     })
 }
 
+impl ResourcePrincipal {
+    fn session(&self) -> Result<std::sync::MutexGuard<'_, Session>, PowerError> {
+        self.session
+            .lock()
+            .map_err(|_| PowerError::Config("resource principal session lock poisoned".into()))
+    }
+
+    /// Re-read the token file (and the key, when it is a file too); `true` if
+    /// the token changed. Sync reads of two small files, rarely.
+    fn reread(&self, session: &mut Session) -> Result<bool, PowerError> {
+        let fresh = match self.pem {
+            Source::File(_) => read_session(&self.rpst, &self.pem, self.passphrase.as_ref())?,
+            Source::Literal(_) => {
+                let token = self.rpst.read(RPST)?.trim().to_owned();
+                let expires = jwt_expiry(&token).ok_or_else(|| not_a_token(&self.rpst))?;
+                Session {
+                    token,
+                    expires,
+                    key: session.key.clone(),
+                }
+            }
+        };
+        let changed = fresh.token != session.token;
+        if changed {
+            tracing::info!(source = %self.rpst.describe(RPST), "re-read the resource principal session token");
+        }
+        *session = fresh;
+        Ok(changed)
+    }
+}
+
+fn not_a_token(rpst: &Source) -> PowerError {
+    PowerError::Config(format!(
+        "{}: not a session token (a JWT with an `exp` claim)",
+        rpst.describe(RPST)
+    ))
+}
+
 impl Credentials for ResourcePrincipal {
     fn identity(&self) -> Result<Identity, PowerError> {
-        let mut session = self
-            .session
-            .lock()
-            .map_err(|_| PowerError::Config("resource principal session lock poisoned".into()))?;
+        let mut session = self.session()?;
         if matches!(self.rpst, Source::File(_)) && expires_soon(session.expires, SystemTime::now())
         {
-            // Sync reads of two small files, at most once per token lifetime.
-            let fresh = match self.pem {
-                Source::File(_) => read_session(&self.rpst, &self.pem, self.passphrase.as_ref())?,
-                Source::Literal(_) => {
-                    let token = self.rpst.read(RPST)?.trim().to_owned();
-                    let expires = jwt_expiry(&token).ok_or_else(|| {
-                        PowerError::Config(format!(
-                            "{}: not a session token (a JWT with an `exp` claim)",
-                            self.rpst.describe(RPST)
-                        ))
-                    })?;
-                    Session {
-                        token,
-                        expires,
-                        key: session.key.clone(),
-                    }
-                }
-            };
-            if fresh.token != session.token {
-                tracing::info!(source = %self.rpst.describe(RPST), "re-read the resource principal session token");
-            }
-            *session = fresh;
+            self.reread(&mut session)?;
         }
         Ok(Identity {
             key_id: format!("ST${}", session.token),
@@ -478,6 +492,14 @@ impl Credentials for ResourcePrincipal {
 
     fn region(&self) -> &str {
         &self.region
+    }
+
+    fn refresh(&self) -> Result<bool, PowerError> {
+        if !matches!(self.rpst, Source::File(_)) {
+            return Ok(false);
+        }
+        let mut session = self.session()?;
+        self.reread(&mut session)
     }
 }
 

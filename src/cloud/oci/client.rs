@@ -4,7 +4,9 @@
 //! Retried with the project's [`Backoff`] (honouring `retry-after`): 429, 408,
 //! 5xx except 501, refused connections and timeouts. Everything else is
 //! returned at once — in particular 409 `IncorrectState`, which the lifecycle
-//! core decides about. Each attempt is signed afresh (new `date`).
+//! core decides about. Each attempt is signed afresh (new `date`). A 401 makes
+//! the credentials re-read a rotated session token once ([`Credentials::refresh`]);
+//! if it changed, the request is sent again.
 
 use super::auth::Credentials;
 use super::sign::{self, CONTENT_TYPE};
@@ -246,6 +248,7 @@ impl OciClient {
     ) -> Result<OciResponse, PowerError> {
         let body: &[u8] = b"";
         let mut attempt = 0u32;
+        let mut refreshed = false;
         loop {
             attempt += 1;
             let id = self.credentials.identity()?;
@@ -273,6 +276,14 @@ impl OciClient {
                                 headers,
                                 body,
                             };
+                            if status == StatusCode::UNAUTHORIZED && !refreshed {
+                                // A rotated session token: re-read it once and resend.
+                                refreshed = true;
+                                if self.credentials.refresh()? {
+                                    attempt -= 1;
+                                    continue;
+                                }
+                            }
                             if !retry::is_transient(status) {
                                 return Ok(answer);
                             }

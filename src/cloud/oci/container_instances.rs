@@ -8,7 +8,9 @@
 //!
 //! OCI starts only an INACTIVE instance and stops only an ACTIVE one; the
 //! core decides before acting, so a 409 `IncorrectState` here is a race and is
-//! reported as [`PowerError::Rejected`].
+//! reported as [`PowerError::Rejected`]. The action POSTs are retried like any
+//! call (5xx, timeouts); these actions take no retry token, so a retry after a
+//! lost success answer meets that 409 too.
 
 use super::client::{OciClient, Service};
 use super::{lifecycle_state, require_ocid};

@@ -7,8 +7,13 @@
 //! * [`container_instances`], [`compute`]: the two `Power` providers;
 //! * [`vault`]: secret bundles.
 //!
-//! No OCI SDK for Rust is used: see the module docs of [`client`] and the
-//! project README for why.
+//! Why not an SDK crate: Oracle publishes none for Rust. The community crates
+//! either cover other services (`oci-sdk` 0.3: identity and NoSQL, OpenSSL,
+//! reqwest 0.11) or are a whole generated API surface with their own retry
+//! policy and auth stack (`oci-rust-sdk`), or only sign (`reqsign-oracle`).
+//! gamefleet needs five calls, resource principal v2.2 from files, one
+//! endpoint override for tests and the project's [`Backoff`]: some 1,500 lines
+//! over `rsa`, with the published signing vectors as the test.
 
 pub mod auth;
 pub mod client;

@@ -1,0 +1,493 @@
+//! The OCI adapter against the OCI simulator: real signatures (API key and
+//! resource principal), real HTTP, the lifecycle core's `run` with a real clock.
+//!
+//! Each test starts its own simulator and writes its own config and key files,
+//! and hands the environment to the adapter as a map: nothing here reads or
+//! changes the process environment, so the tests run in parallel.
+
+use gamefleet::cloud::oci::OciProviders;
+use gamefleet::cloud::oci::StopMode;
+use gamefleet::cloud::retry::Backoff;
+use gamefleet::lifecycle::{
+    self, Action, Command, Outcome, OutcomeKind, PollSettings, Power, PowerError, SystemClock,
+    TicketStatus,
+};
+use gamefleet_sim::oci::{OciFaultRule, OciOp, OciSim, OciSimConfig};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const VECTORS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/fixtures/signing/oci-signing-vectors.json"
+);
+/// An RSA public key whose private half nobody kept: a wrong key for the fixture's keyId.
+const OTHER_PUBLIC_KEY: &str = include_str!("other_public_key.pem");
+
+fn fixture() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(VECTORS).expect("shared/ fixtures")).unwrap()
+}
+
+fn key(field: &str) -> String {
+    fixture()["key"][field].as_str().unwrap().to_owned()
+}
+
+/// A simulator, a temp dir and the environment the adapter is given.
+struct Harness {
+    sim: OciSim,
+    dir: tempfile::TempDir,
+    env: HashMap<String, String>,
+}
+
+impl Harness {
+    /// An API key from a config file: the fixture key, registered in the simulator.
+    async fn api_key() -> Self {
+        let sim = OciSim::start(OciSimConfig {
+            transition_time: Duration::from_millis(50),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        sim.register_api_key(
+            &key("key_id_with_actual_fingerprint"),
+            &key("public_key_pem"),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".oci")).unwrap();
+        std::fs::write(dir.path().join(".oci/key.pem"), key("private_key_pem")).unwrap();
+        std::fs::write(
+            dir.path().join(".oci/config"),
+            format!(
+                "[DEFAULT]\nregion = us-ashburn-1\ntenancy = {}\nkey_file = ~/.oci/key.pem\n\n\
+                 [GAMEFLEET]\nuser = {}\nfingerprint = {}\n",
+                key("tenancy_ocid"),
+                key("user_ocid"),
+                key("md5_fingerprint_of_public_key"),
+            ),
+        )
+        .unwrap();
+        let env = [
+            ("HOME", dir.path().to_str().unwrap()),
+            ("OCI_CONFIG_PROFILE", "GAMEFLEET"),
+            ("OCI_ENDPOINT", &sim.endpoint()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Self { sim, dir, env }
+    }
+
+    /// A resource principal: a token minted by the simulator for the fixture key.
+    async fn resource_principal(as_files: bool) -> Self {
+        let mut h = Self::api_key().await;
+        let token = h.sim.mint_resource_principal_token(
+            &key("public_key_pem"),
+            h.sim.tenancy_id(),
+            h.sim.compartment_id(),
+            Duration::from_secs(3600),
+        );
+        let (rpst, pem) = if as_files {
+            let (t, k) = (h.dir.path().join("rpst"), h.dir.path().join("rp.pem"));
+            std::fs::write(&t, &token).unwrap();
+            std::fs::write(&k, key("private_key_pem")).unwrap();
+            (path(&t), path(&k))
+        } else {
+            (token, key("private_key_pem"))
+        };
+        h.env.clear();
+        for (k, v) in [
+            ("OCI_RESOURCE_PRINCIPAL_VERSION", "2.2".to_owned()),
+            ("OCI_RESOURCE_PRINCIPAL_RPST", rpst),
+            ("OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM", pem),
+            ("OCI_RESOURCE_PRINCIPAL_REGION", "us-ashburn-1".to_owned()),
+            ("OCI_ENDPOINT", h.sim.endpoint()),
+        ] {
+            h.env.insert(k.to_owned(), v);
+        }
+        h
+    }
+
+    fn oci(&self) -> OciProviders {
+        self.oci_with_timeout(Duration::from_secs(10))
+    }
+
+    fn oci_with_timeout(&self, timeout: Duration) -> OciProviders {
+        let env = |k: &str| self.env.get(k).cloned();
+        let http = reqwest::Client::builder().timeout(timeout).build().unwrap();
+        // Short pauses: the tests exercise retrying, not waiting.
+        let backoff = Backoff {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(100),
+            ..Backoff::default()
+        };
+        OciProviders::from_env_with(&env, http, backoff).unwrap()
+    }
+}
+
+fn path(p: &Path) -> String {
+    p.to_str().unwrap().to_owned()
+}
+
+async fn run(power: &dyn Power, resource: &str, action: Action) -> Outcome {
+    let settings = PollSettings {
+        interval: Duration::from_millis(50),
+        max_wait: Duration::from_secs(10),
+        wait: true,
+    };
+    lifecycle::run(
+        power,
+        resource,
+        action,
+        &settings,
+        &SystemClock::default(),
+        &mut |_| {},
+    )
+    .await
+}
+
+fn assert_succeeded(out: &Outcome, seen: &str, reached: &str) {
+    assert_eq!(out.kind, OutcomeKind::Succeeded, "{out:?}");
+    assert_eq!(out.seen.as_deref(), Some(seen), "{out:?}");
+    assert_eq!(out.reached.as_deref(), Some(reached), "{out:?}");
+}
+
+#[tokio::test]
+async fn container_instance_start_and_stop_through_the_core() {
+    let h = Harness::api_key().await;
+    let ci = h.sim.add_container_instance("game-1", "INACTIVE");
+    let power = h.oci().container_instances();
+
+    let out = run(&*power, &ci, Action::Start).await;
+    assert_succeeded(&out, "INACTIVE", "ACTIVE");
+    assert_eq!(
+        out.message,
+        "Container instance has been successfully started."
+    );
+    assert_eq!(
+        h.sim.container_instance_state(&ci).as_deref(),
+        Some("ACTIVE")
+    );
+
+    let out = run(&*power, &ci, Action::Toggle).await;
+    assert_succeeded(&out, "ACTIVE", "INACTIVE");
+    assert_eq!(out.command, Some(Command::Stop));
+    assert_eq!(
+        h.sim.container_instance_state(&ci).as_deref(),
+        Some("INACTIVE")
+    );
+
+    assert_eq!(h.sim.count(OciOp::StartContainerInstance), 1);
+    assert_eq!(h.sim.count(OciOp::StopContainerInstance), 1);
+    assert!(h.sim.count(OciOp::GetWorkRequest) >= 2, "tickets followed");
+    let key_id = key("key_id_with_actual_fingerprint");
+    for r in h.sim.requests() {
+        assert_eq!(r.status / 100, 2, "{r:?}");
+        assert_eq!(r.key_id.as_deref(), Some(key_id.as_str()), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn compute_start_softstop_and_hard_stop() {
+    let h = Harness::api_key().await;
+    let vm = h.sim.add_compute_instance("vm-1", "STOPPED");
+    let oci = h.oci();
+
+    let out = run(&*oci.compute(), &vm, Action::Start).await;
+    assert_succeeded(&out, "STOPPED", "RUNNING");
+    assert_eq!(out.message, "Instance has been successfully started.");
+    let out = run(&*oci.compute(), &vm, Action::Stop).await;
+    assert_succeeded(&out, "RUNNING", "STOPPED");
+    run(&*oci.compute(), &vm, Action::Start).await;
+    let out = run(&*oci.compute_with(StopMode::Hard), &vm, Action::Stop).await;
+    assert_succeeded(&out, "RUNNING", "STOPPED");
+    assert_eq!(h.sim.compute_state(&vm).as_deref(), Some("STOPPED"));
+
+    let actions: Vec<String> = h
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.op == Some(OciOp::InstanceAction))
+        .map(|r| r.query)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "action=START",
+            "action=SOFTSTOP",
+            "action=START",
+            "action=STOP"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_signature_is_unauthorized_and_nothing_is_started() {
+    let h = Harness::api_key().await;
+    let ci = h.sim.add_container_instance("game-1", "INACTIVE");
+    // Same keyId, another public key: the signature no longer verifies.
+    h.sim
+        .register_api_key(&key("key_id_with_actual_fingerprint"), OTHER_PUBLIC_KEY)
+        .unwrap();
+    let power = h.oci().container_instances();
+
+    match power.observe(&ci).await {
+        Err(PowerError::Unauthorized(m)) => {
+            assert!(m.contains("401 NotAuthenticated"), "{m}");
+            assert!(m.contains("opc-request-id"), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let out = run(&*power, &ci, Action::Start).await;
+    assert!(
+        matches!(out.kind, OutcomeKind::Error(PowerError::Unauthorized(_))),
+        "{out:?}"
+    );
+    assert_eq!(out.http_status(), 502);
+    assert!(out.message.contains("NotAuthenticated"), "{}", out.message);
+    assert_eq!(
+        h.sim.count(OciOp::GetContainerInstance),
+        2,
+        "401 is not retried"
+    );
+    assert_eq!(h.sim.count(OciOp::StartContainerInstance), 0);
+    assert_eq!(
+        h.sim.container_instance_state(&ci).as_deref(),
+        Some("INACTIVE")
+    );
+}
+
+#[tokio::test]
+async fn resource_principal_as_literals_and_as_files() {
+    for as_files in [false, true] {
+        let h = Harness::resource_principal(as_files).await;
+        let ci = h.sim.add_container_instance("game-1", "INACTIVE");
+        let oci = h.oci();
+        assert_eq!(oci.region(), "us-ashburn-1");
+        let out = run(&*oci.container_instances(), &ci, Action::Start).await;
+        assert_succeeded(&out, "INACTIVE", "ACTIVE");
+        for r in h.sim.requests() {
+            assert!(
+                r.key_id.as_deref().is_some_and(|k| k.starts_with("ST$")),
+                "files: {as_files}: {r:?}"
+            );
+            assert_eq!(r.status / 100, 2, "files: {as_files}: {r:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_session_token_file_is_picked_up_before_it_expires() {
+    let h = Harness::resource_principal(true).await;
+    let rpst = h.env["OCI_RESOURCE_PRINCIPAL_RPST"].clone();
+    // Valid for 2 minutes: inside the 5-minute window, so every request re-reads the file.
+    let mint = |lifetime| {
+        h.sim.mint_resource_principal_token(
+            &key("public_key_pem"),
+            h.sim.tenancy_id(),
+            h.sim.compartment_id(),
+            lifetime,
+        )
+    };
+    let first = mint(Duration::from_secs(120));
+    std::fs::write(&rpst, &first).unwrap();
+    let ci = h.sim.add_container_instance("game-1", "ACTIVE");
+    let power = h.oci().container_instances();
+    power.observe(&ci).await.unwrap();
+    // The platform rotates the file; the next request signs with the new token.
+    let second = mint(Duration::from_secs(3600));
+    assert_ne!(first, second);
+    std::fs::write(&rpst, &second).unwrap();
+    power.observe(&ci).await.unwrap();
+
+    let key_ids: Vec<String> = h
+        .sim
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.key_id)
+        .collect();
+    assert_eq!(key_ids, [format!("ST${first}"), format!("ST${second}")]);
+}
+
+#[tokio::test]
+async fn a_refused_session_token_is_re_read_once() {
+    let h = Harness::resource_principal(true).await;
+    let rpst = h.env["OCI_RESOURCE_PRINCIPAL_RPST"].clone();
+    let mint = |public_key| {
+        h.sim.mint_resource_principal_token(
+            public_key,
+            h.sim.tenancy_id(),
+            h.sim.compartment_id(),
+            Duration::from_secs(3600),
+        )
+    };
+    // A token valid for an hour, but bound to another key: OCI refuses it.
+    std::fs::write(&rpst, mint(OTHER_PUBLIC_KEY)).unwrap();
+    let ci = h.sim.add_container_instance("game-1", "ACTIVE");
+    let power = h.oci().container_instances();
+    let public_key = key("public_key_pem");
+    std::fs::write(&rpst, mint(&public_key)).unwrap();
+    assert_eq!(power.observe(&ci).await.unwrap().state, "ACTIVE");
+    let statuses: Vec<u16> = h.sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [401, 200]);
+
+    // Nothing new in the file: the 401 stands, after one re-read.
+    std::fs::write(&rpst, mint(OTHER_PUBLIC_KEY)).unwrap();
+    let power = h.oci().container_instances();
+    h.sim.reset_counts();
+    assert!(matches!(
+        power.observe(&ci).await,
+        Err(PowerError::Unauthorized(_))
+    ));
+    assert_eq!(h.sim.count(OciOp::GetContainerInstance), 1);
+}
+
+#[tokio::test]
+async fn a_request_that_times_out_is_retried() {
+    let h = Harness::api_key().await;
+    let ci = h.sim.add_container_instance("game-1", "ACTIVE");
+    h.sim.fail_next(
+        OciFaultRule::stall(OciOp::GetContainerInstance, Duration::from_secs(2)).times(1),
+    );
+    let power = h
+        .oci_with_timeout(Duration::from_millis(300))
+        .container_instances();
+    assert_eq!(power.observe(&ci).await.unwrap().state, "ACTIVE");
+    // Stalled once, then answered (more on a machine too loaded for 300 ms).
+    assert!(h.sim.count(OciOp::GetContainerInstance) >= 2);
+}
+
+#[tokio::test]
+async fn throttling_is_ridden_out_honouring_retry_after() {
+    let h = Harness::api_key().await;
+    let ci = h.sim.add_container_instance("game-1", "ACTIVE");
+    h.sim.fail_next(
+        OciFaultRule::new(
+            OciOp::GetContainerInstance,
+            429,
+            "TooManyRequests",
+            "slow down",
+        )
+        .retry_after(1)
+        .times(1),
+    );
+    let power = h.oci().container_instances();
+    let t = Instant::now();
+    let seen = power.observe(&ci).await.unwrap();
+    assert_eq!(seen.state, "ACTIVE");
+    assert!(t.elapsed() >= Duration::from_secs(1), "{:?}", t.elapsed());
+    assert_eq!(h.sim.count(OciOp::GetContainerInstance), 2);
+
+    // 5xx past the retry budget (1 + 4 attempts) is Unavailable, with OCI's words.
+    h.sim.fail_next(
+        OciFaultRule::new(
+            OciOp::GetContainerInstance,
+            503,
+            "ServiceUnavailable",
+            "down",
+        )
+        .times(5),
+    );
+    match power.observe(&ci).await {
+        Err(PowerError::Unavailable(m)) => {
+            assert!(m.contains("503 ServiceUnavailable: down"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.sim.count(OciOp::GetContainerInstance), 2 + 5);
+}
+
+#[tokio::test]
+async fn incorrect_state_is_left_to_the_core() {
+    let h = Harness::api_key().await;
+    let ci = h.sim.add_container_instance("game-1", "ACTIVE");
+    let power = h.oci().container_instances();
+    match power.command(&ci, Command::Start).await {
+        Err(PowerError::Rejected(m)) => assert!(m.contains("409 IncorrectState"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        h.sim.count(OciOp::StartContainerInstance),
+        1,
+        "409 is not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_work_request_fails_the_run() {
+    let h = Harness::api_key().await;
+    let ci = h.sim.add_container_instance("game-1", "INACTIVE");
+    let power = h.oci().container_instances();
+    h.sim.fail_next_transition(&ci);
+    let out = run(&*power, &ci, Action::Start).await;
+    assert_eq!(out.kind, OutcomeKind::Failed, "{out:?}");
+    assert_eq!(out.http_status(), 502);
+    // The FAILED state or the failed work request, whichever the poll sees first.
+    assert!(
+        out.message == "Container instance entered FAILED state while it was being started."
+            || out
+                .message
+                .starts_with("Failed to start container instance: "),
+        "{}",
+        out.message
+    );
+
+    // The ticket alone tells why.
+    h.sim.set_state(&ci, "INACTIVE");
+    h.sim.fail_next_transition(&ci);
+    let ticket = power.command(&ci, Command::Start).await.unwrap();
+    assert!(ticket.0.is_some());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let why = loop {
+        match power.check(&ticket).await.unwrap() {
+            TicketStatus::Failed(why) => break why,
+            TicketStatus::InProgress if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(why.starts_with("InternalServerError: "), "{why}");
+    assert!(h.sim.count(OciOp::ListWorkRequestErrors) >= 1);
+}
+
+#[tokio::test]
+async fn a_secret_names_the_instance_to_start() {
+    let h = Harness::api_key().await;
+    let ci = h.sim.add_container_instance("game-1", "INACTIVE");
+    let secret = h.sim.add_secret(&format!("{ci}\n"));
+    let oci = h.oci();
+    let target = oci.secret(&secret).await.unwrap();
+    assert_eq!(target, ci);
+    let out = run(&*oci.container_instances(), &target, Action::Start).await;
+    assert_succeeded(&out, "INACTIVE", "ACTIVE");
+
+    match oci.secret("ocid1.vaultsecret.oc1.iad.nope").await {
+        Err(PowerError::NotFound(m)) => assert!(m.contains("404"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unknown_resources_and_a_dead_endpoint() {
+    let h = Harness::api_key().await;
+    let oci = h.oci();
+    let out = run(
+        &*oci.compute(),
+        "ocid1.instance.oc1.iad.nope",
+        Action::Status,
+    )
+    .await;
+    assert!(
+        matches!(out.kind, OutcomeKind::Error(PowerError::NotFound(_))),
+        "{out:?}"
+    );
+    assert_eq!(out.http_status(), 404);
+
+    h.sim.shutdown().await;
+    match oci.container_instances().observe("ocid1.x").await {
+        Err(PowerError::Unavailable(m)) => assert!(m.contains("connection failed"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}

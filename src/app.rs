@@ -33,7 +33,8 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
 }
 
 /// Everything `main` needs; no I/O happens here (the table is created later).
-pub fn build(config: &Config) -> Result<App, BuildError> {
+/// `env` is where the lifecycle core reads its defaults and OCI settings.
+pub fn build(config: &Config, env: crate::power::SharedEnv) -> Result<App, BuildError> {
     let storage_http = http_client(config.storage.timeout)?;
     let store = TableStore::from_connection_string(
         config.storage.connection_string.expose(),
@@ -44,7 +45,8 @@ pub fn build(config: &Config) -> Result<App, BuildError> {
     .map_err(|e| BuildError::Store(e.to_string()))?;
 
     let arm = Arc::new(arm_client(&config.arm)?);
-    let power = crate::power::PowerHub::from_env(Some(arm.clone())).map_err(BuildError::Power)?;
+    let defaults = crate::power::Defaults::from_lookup(&*env).map_err(BuildError::Power)?;
+    let power = crate::power::PowerHub::new(env, defaults, Some(arm.clone()));
 
     Ok(App {
         store: Arc::new(store),

@@ -156,7 +156,10 @@ type Error = Box<dyn std::error::Error>;
 
 async fn serve(port_override: Option<u16>) -> Result<(), Error> {
     let config = Config::from_env()?;
-    let app = Arc::new(gamefleet::app::build(&config)?);
+    let app = Arc::new(gamefleet::app::build(
+        &config,
+        gamefleet::power::process_env(),
+    )?);
     if config.set_sessions_url.is_none() {
         tracing::warn!("ACI_SET_SESSIONS_URL (or WEBSITE_HOSTNAME) is not set: containers will not be told where to report sessions");
     }

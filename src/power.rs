@@ -212,6 +212,12 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
 /// An environment lookup the hub keeps (the process's, or an OCI Function's config).
 pub type SharedEnv = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
+/// A snapshot of the process environment.
+pub fn process_env() -> SharedEnv {
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    Arc::new(move |k: &str| vars.get(k).cloned())
+}
+
 /// The providers, built on first use (an OCI config is read only when an OCI
 /// provider is asked for; ARM only exists inside the Functions app).
 pub struct PowerHub {
@@ -246,9 +252,7 @@ impl PowerHub {
 
     /// From the process environment.
     pub fn from_env(arm: Option<Arc<crate::cloud::azure::ArmClient>>) -> Result<Self, String> {
-        let vars: HashMap<String, String> = std::env::vars().collect();
-        let env: SharedEnv =
-            Arc::new(move |k: &str| vars.get(k).cloned());
+        let env = process_env();
         let defaults = Defaults::from_lookup(&*env)?;
         Ok(Self::new(env, defaults, arm))
     }

@@ -321,3 +321,113 @@ async fn oci_function_contract_over_a_real_unix_socket() {
             && std::fs::symlink_metadata(dir.path().join("phonylisten.sock")).is_err()
     );
 }
+
+/// The original OCI function's setup, served by this binary: the container
+/// instance's OCID in a Vault secret, `{"action": ...}` bodies, signed calls.
+#[tokio::test]
+async fn oci_function_starts_and_stops_a_container_instance_from_a_vault_secret() {
+    use gamefleet_sim::oci::{api_key_identity, OciSim, OciSimConfig};
+    let oci = OciSim::start(OciSimConfig {
+        transition_time: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut env: Vec<(&str, String)> = vec![];
+    let identity = api_key_identity(&oci, home.path()).unwrap();
+    for (k, v) in &identity {
+        env.push((k.as_str(), v.clone()));
+    }
+    let ci = oci.add_container_instance("arena-eu", "ACTIVE");
+    let secret = oci.add_secret(&ci);
+    let sock = home.path().join("fn.sock");
+    env.extend([
+        ("FN_LISTENER", format!("unix:{}", sock.display())),
+        ("FN_FORMAT", "http-stream".to_owned()),
+        ("POWER_PROVIDER", "oci-container-instance".to_owned()),
+        ("POWER_SECRET_ID", secret),
+        ("POWER_POLL_INTERVAL", "50ms".to_owned()),
+    ]);
+    let _child = gamefleet(&env)
+        .arg("oci-function")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::symlink_metadata(&sock).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, _, v) = fn_call(&sock, r#"{"action": "stop"}"#, None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["message"],
+        "Container instance has been successfully stopped."
+    );
+    assert_eq!(
+        oci.container_instance_state(&ci).as_deref(),
+        Some("INACTIVE")
+    );
+    let (status, _, v) = fn_call(&sock, r#"{"action": "stop"}"#, None).await;
+    assert_eq!(
+        (status, v["message"].as_str()),
+        (
+            200,
+            Some("Container instance is already INACTIVE. No action taken.")
+        )
+    );
+    let (status, _, v) = fn_call(&sock, r#"{"action": "start"}"#, None).await;
+    assert_eq!(
+        (status, v["message"].as_str()),
+        (
+            200,
+            Some("Container instance has been successfully started.")
+        ),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn cli_soft_stops_an_oci_compute_instance() {
+    use gamefleet_sim::oci::{api_key_identity, OciSim, OciSimConfig};
+    let oci = OciSim::start(OciSimConfig {
+        transition_time: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let identity = api_key_identity(&oci, home.path()).unwrap();
+    let env: Vec<(&str, String)> = identity
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let vm = oci.add_compute_instance("build-box", "RUNNING");
+    let (code, out, err) = cli(
+        &env,
+        &[
+            "power",
+            "toggle",
+            "--provider",
+            "oci-compute",
+            "--resource",
+            &vm,
+            "--poll-interval",
+            "0.05",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "Instance has been successfully stopped.");
+    assert!(err.contains("STOPPING"), "it saw the transition: {err}");
+    assert_eq!(oci.compute_state(&vm).as_deref(), Some("STOPPED"));
+    assert!(
+        oci.requests()
+            .iter()
+            .any(|r| r.query.contains("action=SOFTSTOP")),
+        "{:?}",
+        oci.requests()
+    );
+}

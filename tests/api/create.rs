@@ -149,7 +149,7 @@ async fn throttled_arm_is_retried_honouring_retry_after() {
 #[tokio::test]
 async fn arm_down_after_retries_removes_the_row_and_answers_502() {
     let t = TestApp::spawn_with(Options {
-        env: vec![("ARM_MAX_RETRIES", "1".into())],
+        env: vec![("ARM_MAX_RETRIES".into(), "1".into())],
         ..Options::default()
     })
     .await;

@@ -47,7 +47,7 @@ async fn delete_refuses_a_group_with_players_unless_forced() {
 async fn a_slow_arm_delete_answers_202_and_leaves_deleting_for_gc() {
     let mut o = Options::default();
     o.sim.delete_delay = Duration::from_secs(3);
-    o.env.push(("DELETE_WAIT", "200ms".into()));
+    o.env.push(("DELETE_WAIT".into(), "200ms".into()));
     let t = TestApp::spawn_with(o).await;
     t.running("rg", "slowdel").await;
     let (s, v) = t.post("/api/Delete", &del("rg", "slowdel")).await;

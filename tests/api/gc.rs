@@ -35,7 +35,7 @@ async fn gc_collects_marked_and_empty_only() {
 #[tokio::test]
 async fn a_failed_arm_delete_stays_deleting_and_the_next_run_finishes() {
     let t = TestApp::spawn_with(Options {
-        env: vec![("ARM_MAX_RETRIES", "0".into())],
+        env: vec![("ARM_MAX_RETRIES".into(), "0".into())],
         ..Options::default()
     })
     .await;
@@ -61,7 +61,7 @@ async fn a_failed_arm_delete_stays_deleting_and_the_next_run_finishes() {
 #[tokio::test]
 async fn gc_reads_every_page_and_failed_groups_after_their_ttl() {
     let t = TestApp::spawn_with(Options {
-        env: vec![("FLEET_FAILED_TTL", "0s".into())],
+        env: vec![("FLEET_FAILED_TTL".into(), "0s".into())],
         ..Options::default()
     })
     .await;

@@ -23,7 +23,7 @@ pub struct TestApp {
 
 pub struct Options {
     pub sim: SimConfig,
-    pub env: Vec<(&'static str, String)>,
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -97,10 +97,11 @@ impl TestApp {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         for (k, v) in opts.env {
-            env.insert(k.to_owned(), v);
+            env.insert(k, v);
         }
         let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-        let app = Arc::new(gamefleet::app::build(&config).unwrap());
+        let lookup: gamefleet::power::SharedEnv = Arc::new(move |k: &str| env.get(k).cloned());
+        let app = Arc::new(gamefleet::app::build(&config, lookup).unwrap());
         app.store.ensure_ready().await.unwrap();
         let router = gamefleet::http::router(app.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });

@@ -121,3 +121,48 @@ async fn power_refuses_bad_requests_and_reports_missing_groups() {
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     assert_eq!(v["error"]["code"], "ResourceNotFound");
 }
+
+#[tokio::test]
+async fn an_oci_container_instance_named_by_a_vault_secret() {
+    use gamefleet_sim::oci::{api_key_identity, OciSim, OciSimConfig};
+    let oci = OciSim::start(OciSimConfig {
+        transition_time: std::time::Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let t = TestApp::spawn_with(Options {
+        env: api_key_identity(&oci, home.path()).unwrap(),
+        ..Default::default()
+    })
+    .await;
+    let ci = oci.add_container_instance("arena-eu", "INACTIVE");
+    let secret = oci.add_secret(&ci);
+    let body = json!({"action": "start", "provider": "oci-container-instance", "secretId": secret, "pollIntervalSeconds": 0.05, "maxWaitSeconds": 10});
+    let (s, v) = t.post("/api/Power", &body).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["message"],
+        "Container instance has been successfully started."
+    );
+    assert_eq!(v["resource"], ci.as_str());
+    assert_eq!(oci.container_instance_state(&ci).as_deref(), Some("ACTIVE"));
+    // Every OCI request was signed by the configured key.
+    assert!(
+        oci.requests().iter().all(|r| r.key_id.is_some()),
+        "{:?}",
+        oci.requests()
+    );
+
+    let body = json!({"action": "start", "provider": "oci-container-instance", "secretId": "ocid1.vaultsecret.oc1.iad.nope"});
+    let (s, v) = t.post("/api/Power", &body).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed to retrieve the OCID from the vault secret."),
+        "{v}"
+    );
+}

@@ -49,33 +49,11 @@ impl Harness {
         })
         .await
         .unwrap();
-        sim.register_api_key(
-            &key("key_id_with_actual_fingerprint"),
-            &key("public_key_pem"),
-        )
-        .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join(".oci")).unwrap();
-        std::fs::write(dir.path().join(".oci/key.pem"), key("private_key_pem")).unwrap();
-        std::fs::write(
-            dir.path().join(".oci/config"),
-            format!(
-                "[DEFAULT]\nregion = us-ashburn-1\ntenancy = {}\nkey_file = ~/.oci/key.pem\n\n\
-                 [GAMEFLEET]\nuser = {}\nfingerprint = {}\n",
-                key("tenancy_ocid"),
-                key("user_ocid"),
-                key("md5_fingerprint_of_public_key"),
-            ),
-        )
-        .unwrap();
-        let env = [
-            ("HOME", dir.path().to_str().unwrap()),
-            ("OCI_CONFIG_PROFILE", "GAMEFLEET"),
-            ("OCI_ENDPOINT", &sim.endpoint()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        let env = gamefleet_sim::oci::api_key_identity(&sim, dir.path())
+            .unwrap()
+            .into_iter()
+            .collect();
         Self { sim, dir, env }
     }
 

@@ -486,6 +486,44 @@ impl OciSim {
     }
 }
 
+/// An OCI API-key identity for a client under test: the signing fixtures' key
+/// (`../shared/fixtures/signing/oci-signing-vectors.json`) registered with the
+/// simulator, and `~/.oci/config` + key file written under `home`. Returns the
+/// environment a client needs (`HOME`, `OCI_CONFIG_PROFILE`, `OCI_ENDPOINT`).
+pub fn api_key_identity(
+    sim: &OciSim,
+    home: &std::path::Path,
+) -> Result<Vec<(String, String)>, String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/signing/oci-signing-vectors.json"
+    );
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+    let k = |f: &str| {
+        v["key"][f]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{path}: key.{f} missing"))
+    };
+    sim.register_api_key(&k("key_id_with_actual_fingerprint")?, &k("public_key_pem")?)?;
+    let dir = home.join(".oci");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("key.pem"), k("private_key_pem")?).map_err(|e| e.to_string())?;
+    let config = format!(
+        "[DEFAULT]\nregion = us-ashburn-1\n\n[GAMEFLEET]\ntenancy = {}\nuser = {}\nfingerprint = {}\nkey_file = ~/.oci/key.pem\n",
+        k("tenancy_ocid")?,
+        k("user_ocid")?,
+        k("md5_fingerprint_of_public_key")?
+    );
+    std::fs::write(dir.join("config"), config).map_err(|e| e.to_string())?;
+    Ok(vec![
+        ("HOME".into(), home.display().to_string()),
+        ("OCI_CONFIG_PROFILE".into(), "GAMEFLEET".into()),
+        ("OCI_ENDPOINT".into(), sim.endpoint()),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,42 +576,4 @@ mod tests {
         sim.shutdown().await;
         assert!(!sim.is_running());
     }
-}
-
-/// An OCI API-key identity for a client under test: the signing fixtures' key
-/// (`../shared/fixtures/signing/oci-signing-vectors.json`) registered with the
-/// simulator, and `~/.oci/config` + key file written under `home`. Returns the
-/// environment a client needs (`HOME`, `OCI_CONFIG_PROFILE`, `OCI_ENDPOINT`).
-pub fn api_key_identity(
-    sim: &OciSim,
-    home: &std::path::Path,
-) -> Result<Vec<(String, String)>, String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/signing/oci-signing-vectors.json"
-    );
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
-    let k = |f: &str| {
-        v["key"][f]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| format!("{path}: key.{f} missing"))
-    };
-    sim.register_api_key(&k("key_id_with_actual_fingerprint")?, &k("public_key_pem")?)?;
-    let dir = home.join(".oci");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("key.pem"), k("private_key_pem")?).map_err(|e| e.to_string())?;
-    let config = format!(
-        "[DEFAULT]\nregion = us-ashburn-1\n\n[GAMEFLEET]\ntenancy = {}\nuser = {}\nfingerprint = {}\nkey_file = ~/.oci/key.pem\n",
-        k("tenancy_ocid")?,
-        k("user_ocid")?,
-        k("md5_fingerprint_of_public_key")?
-    );
-    std::fs::write(dir.join("config"), config).map_err(|e| e.to_string())?;
-    Ok(vec![
-        ("HOME".into(), home.display().to_string()),
-        ("OCI_CONFIG_PROFILE".into(), "GAMEFLEET".into()),
-        ("OCI_ENDPOINT".into(), sim.endpoint()),
-    ])
 }

@@ -34,7 +34,7 @@ enum Command {
     /// Start, stop, toggle or report one resource, polling until it gets there.
     /// Exit code: 0 done or nothing to do, 1 failed, 2 timed out, 3 refused (transitional state).
     Power {
-        /// start | stop | toggle | status
+        /// start | stop | toggle | restart | status
         action: String,
         /// oci-container-instance | oci-compute | aci (default: POWER_PROVIDER)
         #[arg(long)]

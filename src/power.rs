@@ -356,7 +356,7 @@ mod tests {
         let cases = [
             (
                 json!({"action": "reboot", "provider": "aci", "resource": "x"}),
-                "Invalid action 'reboot'. Must be 'start', 'stop', 'toggle' or 'status'.",
+                "Invalid action 'reboot'. Must be 'start', 'stop', 'toggle', 'restart' or 'status'.",
             ),
             (
                 json!({"action": "start", "provider": "gcp", "resource": "x"}),

@@ -172,7 +172,9 @@ async fn cli_stops_and_starts_printing_progress_with_exit_codes() {
     .await;
     assert_eq!(code, 1);
     assert!(
-        err.contains("Invalid action 'reboot'. Must be 'start', 'stop', 'toggle' or 'status'."),
+        err.contains(
+            "Invalid action 'reboot'. Must be 'start', 'stop', 'toggle', 'restart' or 'status'."
+        ),
         "{err}"
     );
     // Without Azure settings, aci is refused with a clear message.
@@ -290,7 +292,7 @@ async fn oci_function_contract_over_a_real_unix_socket() {
     assert_eq!((status, fn_status.as_deref()), (400, Some("400")));
     assert_eq!(
         v["error"],
-        "Invalid action 'hibernate'. Must be 'start', 'stop', 'toggle' or 'status'."
+        "Invalid action 'hibernate'. Must be 'start', 'stop', 'toggle', 'restart' or 'status'."
     );
     // A deadline shorter than the wait caps it (5 s margin): 5.3 s → waits at most 0.3 s.
     sim.set_provisioning_delay(Duration::from_secs(60));

@@ -37,6 +37,10 @@ pub fn decide(action: Action, seen: &Observed, v: &Vocabulary) -> Plan {
         (Action::Toggle, Phase::Transitional | Phase::Failed | Phase::Gone) => {
             Plan::Refuse(format!("{noun} is in {state} state. No action taken."))
         }
+        (Action::Restart, Phase::Running) => Plan::Act(Command::Restart),
+        (Action::Restart, _) => {
+            Plan::Refuse(format!("{noun} is in {state} state. Cannot restart now."))
+        }
     }
 }
 
@@ -66,7 +70,7 @@ mod tests {
         let refuse = |s: &str| Plan::Refuse(s.to_owned());
         let report = |s: &str| Plan::Report(s.to_owned());
         #[rustfmt::skip]
-        let table: [(Action, [Plan; 5]); 4] = [
+        let table: [(Action, [Plan; 5]); 5] = [
             (Action::Start, [
                 no("Container instance is already ACTIVE. No action taken."),
                 act(Command::Start),
@@ -87,6 +91,13 @@ mod tests {
                 refuse("Container instance is in CREATING state. No action taken."),
                 refuse("Container instance is in FAILED state. No action taken."),
                 refuse("Container instance is in DELETED state. No action taken."),
+            ]),
+            (Action::Restart, [
+                act(Command::Restart),
+                refuse("Container instance is in INACTIVE state. Cannot restart now."),
+                refuse("Container instance is in CREATING state. Cannot restart now."),
+                refuse("Container instance is in FAILED state. Cannot restart now."),
+                refuse("Container instance is in DELETED state. Cannot restart now."),
             ]),
             (Action::Status, [
                 report("Container instance is ACTIVE."),
@@ -113,7 +124,7 @@ mod tests {
         assert_eq!("toggle".parse::<Action>(), Ok(Action::Toggle));
         assert_eq!(
             "reboot".parse::<Action>().unwrap_err().to_string(),
-            "Invalid action 'reboot'. Must be 'start', 'stop', 'toggle' or 'status'."
+            "Invalid action 'reboot'. Must be 'start', 'stop', 'toggle', 'restart' or 'status'."
         );
         assert!("Start".parse::<Action>().is_err());
     }

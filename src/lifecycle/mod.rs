@@ -27,18 +27,27 @@ pub enum Action {
     Stop,
     /// Start if stopped, stop if running.
     Toggle,
+    /// Restart a running resource (containers restarted / VM rebooted).
+    Restart,
     /// Only report the state.
     Status,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [Action::Start, Action::Stop, Action::Toggle, Action::Status];
+    pub const ALL: [Action; 5] = [
+        Action::Start,
+        Action::Stop,
+        Action::Toggle,
+        Action::Restart,
+        Action::Status,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Start => "start",
             Action::Stop => "stop",
             Action::Toggle => "toggle",
+            Action::Restart => "restart",
             Action::Status => "status",
         }
     }
@@ -52,7 +61,7 @@ impl fmt::Display for Action {
 
 /// The OCI function's wording, with `status` added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Invalid action '{0}'. Must be 'start', 'stop', 'toggle' or 'status'.")]
+#[error("Invalid action '{0}'. Must be 'start', 'stop', 'toggle', 'restart' or 'status'.")]
 pub struct InvalidAction(pub String);
 
 impl FromStr for Action {
@@ -102,13 +111,32 @@ impl Observed {
 pub enum Command {
     Start,
     Stop,
+    Restart,
 }
 
 impl Command {
     pub fn target(self) -> Phase {
         match self {
-            Command::Start => Phase::Running,
+            Command::Start | Command::Restart => Phase::Running,
             Command::Stop => Phase::Stopped,
+        }
+    }
+
+    /// "start", "stop", "restart".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Command::Start => "start",
+            Command::Stop => "stop",
+            Command::Restart => "restart",
+        }
+    }
+
+    /// "started", "stopped", "restarted".
+    pub fn done(self) -> &'static str {
+        match self {
+            Command::Start => "started",
+            Command::Stop => "stopped",
+            Command::Restart => "restarted",
         }
     }
 }
@@ -138,7 +166,33 @@ impl Vocabulary {
 /// A handle on a provider's asynchronous operation (an OCI work request, an
 /// ARM long-running operation), checked while polling.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Ticket(pub Option<String>);
+pub struct Ticket {
+    /// What to follow with [`Power::check`], if anything.
+    pub id: Option<String>,
+    /// The provider answered that the command already finished.
+    pub completed: bool,
+}
+
+impl Ticket {
+    /// Nothing to follow: only the resource's state tells.
+    pub fn none() -> Self {
+        Self::default()
+    }
+    /// An operation to follow.
+    pub fn follow(id: impl Into<String>) -> Self {
+        Self {
+            id: Some(id.into()),
+            completed: false,
+        }
+    }
+    /// The provider finished the command before answering.
+    pub fn completed() -> Self {
+        Self {
+            id: None,
+            completed: true,
+        }
+    }
+}
 
 /// What a provider says about a [`Ticket`].
 #[derive(Debug, Clone, PartialEq, Eq)]

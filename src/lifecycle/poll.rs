@@ -126,10 +126,7 @@ pub async fn run(
         Plan::Refuse(m) => return finish(out, OutcomeKind::Refused, m),
         Plan::Act(c) => c,
     };
-    let (verb, done) = match command {
-        Command::Start => ("start", "started"),
-        Command::Stop => ("stop", "stopped"),
-    };
+    let (verb, done) = (command.verb(), command.done());
     let ticket: Ticket = match power.command(resource, command).await {
         Ok(t) => t,
         Err(e) => {
@@ -152,8 +149,21 @@ pub async fn run(
 
     let wait_started = clock.elapsed();
     let mut last = seen.state.clone();
+    // A restart ends in the state it started from: it is done only once the
+    // provider says so (a finished operation) or the resource was seen leaving it.
+    let mut evidence = command != Command::Restart || ticket.completed;
     loop {
         let waited = clock.elapsed().saturating_sub(wait_started);
+        if ticket.id.is_some() {
+            match power.check(&ticket).await {
+                Ok(TicketStatus::Failed(why)) => {
+                    let msg = format!("Failed to {verb} {}: {why}", v.noun.to_lowercase());
+                    return finish(out, OutcomeKind::Failed, msg);
+                }
+                Ok(TicketStatus::Succeeded) => evidence = true,
+                _ => {}
+            }
+        }
         match power.observe(resource).await {
             Ok(o) => {
                 progress(Progress::Polled {
@@ -162,16 +172,19 @@ pub async fn run(
                 });
                 last = o.state.clone();
                 out.reached = Some(o.state.clone());
-                if o.phase == target {
-                    let msg = format!("{} has been successfully {done}.", v.noun);
-                    return finish(out, OutcomeKind::Succeeded, msg);
-                }
                 if matches!(o.phase, Phase::Failed | Phase::Gone) {
                     let msg = format!(
                         "{} entered {} state while it was being {done}.",
                         v.noun, o.state
                     );
                     return finish(out, OutcomeKind::Failed, msg);
+                }
+                if o.phase == target && evidence {
+                    let msg = format!("{} has been successfully {done}.", v.noun);
+                    return finish(out, OutcomeKind::Succeeded, msg);
+                }
+                if o.phase != target {
+                    evidence = true;
                 }
             }
             Err(PowerError::NotFound(e)) => {
@@ -183,17 +196,13 @@ pub async fn run(
                 waited,
             }),
         }
-        if ticket.0.is_some() {
-            if let Ok(TicketStatus::Failed(why)) = power.check(&ticket).await {
-                let msg = format!("Failed to {verb} {}: {why}", v.noun.to_lowercase());
-                return finish(out, OutcomeKind::Failed, msg);
-            }
-        }
         if waited >= settings.max_wait {
-            let msg = format!(
-                "Instance did not reach {target_word} within {}s. Last state: {last}",
-                settings.max_wait.as_secs()
-            );
+            let secs = settings.max_wait.as_secs();
+            let msg = if evidence {
+                format!("Instance did not reach {target_word} within {secs}s. Last state: {last}")
+            } else {
+                format!("Instance did not finish restarting within {secs}s. Last state: {last}")
+            };
             return finish(out, OutcomeKind::TimedOut, msg);
         }
         clock
@@ -254,7 +263,7 @@ mod tests {
             Self {
                 states: Mutex::new(states.into()),
                 commands: Mutex::new(vec![]),
-                command_result: Ok(Ticket::default()),
+                command_result: Ok(Ticket::none()),
                 ticket: Mutex::new(VecDeque::new()),
                 observes: Mutex::new(0),
             }
@@ -378,7 +387,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_work_request_ends_the_run() {
         let mut p = Scripted::new(vec![obs("INACTIVE"), obs("UPDATING")]);
-        p.command_result = Ok(Ticket(Some("wr-1".into())));
+        p.command_result = Ok(Ticket::follow("wr-1"));
         p.ticket = Mutex::new(
             vec![
                 TicketStatus::InProgress,
@@ -467,5 +476,52 @@ mod tests {
             "Failed to start container instance ocid1.x: IncorrectState"
         );
         assert_eq!(out.exit_code(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_restart_needs_evidence_it_happened() {
+        // No ticket: still RUNNING-equivalent (ACTIVE) right after the command is not done yet.
+        let p = Scripted::new(vec![
+            obs("ACTIVE"),
+            obs("ACTIVE"),
+            obs("UPDATING"),
+            obs("ACTIVE"),
+        ]);
+        let (out, _) = go(&p, Action::Restart, settings(15, 240)).await;
+        assert_eq!(out.kind, OutcomeKind::Succeeded);
+        assert_eq!(
+            out.message,
+            "Container instance has been successfully restarted."
+        );
+        assert_eq!(
+            out.elapsed,
+            Duration::from_secs(30),
+            "ACTIVE at 0 s did not count; UPDATING at 15 s, ACTIVE at 30 s"
+        );
+        // A provider that finished before answering.
+        let mut p = Scripted::new(vec![obs("ACTIVE")]);
+        p.command_result = Ok(Ticket::completed());
+        let (out, _) = go(&p, Action::Restart, settings(15, 240)).await;
+        assert_eq!(
+            (out.kind, out.elapsed),
+            (OutcomeKind::Succeeded, Duration::ZERO)
+        );
+        // A followed operation that succeeds.
+        let mut p = Scripted::new(vec![obs("ACTIVE")]);
+        p.command_result = Ok(Ticket::follow("wr-2"));
+        p.ticket = Mutex::new(vec![TicketStatus::InProgress, TicketStatus::Succeeded].into());
+        let (out, _) = go(&p, Action::Restart, settings(15, 240)).await;
+        assert_eq!(
+            (out.kind, out.elapsed),
+            (OutcomeKind::Succeeded, Duration::from_secs(15))
+        );
+        // Never seen leaving ACTIVE, no ticket: a timeout that says so.
+        let p = Scripted::new(vec![obs("ACTIVE")]);
+        let (out, _) = go(&p, Action::Restart, settings(15, 60)).await;
+        assert_eq!(out.kind, OutcomeKind::TimedOut);
+        assert_eq!(
+            out.message,
+            "Instance did not finish restarting within 60s. Last state: ACTIVE"
+        );
     }
 }

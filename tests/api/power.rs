@@ -51,6 +51,15 @@ async fn stop_then_start_a_container_group() {
     let (s, v) = t.post("/api/Power", &power("status", "rg/pw")).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["message"], "Container group is Running.");
+
+    let restarts = t.sim.count(gamefleet_sim::Op::Restart);
+    let (s, v) = t.post("/api/Power", &power("restart", "rg/pw")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["message"],
+        "Container group has been successfully restarted."
+    );
+    assert_eq!(t.sim.count(gamefleet_sim::Op::Restart), restarts + 1);
 }
 
 #[tokio::test]
@@ -100,7 +109,7 @@ async fn power_refuses_bad_requests_and_reports_missing_groups() {
     assert_eq!(v["error"]["code"], "InvalidAction");
     assert_eq!(
         v["error"]["message"],
-        "Invalid action 'reboot'. Must be 'start', 'stop', 'toggle' or 'status'."
+        "Invalid action 'reboot'. Must be 'start', 'stop', 'toggle', 'restart' or 'status'."
     );
     let (s, v) = t
         .post(

@@ -201,6 +201,59 @@ async fn compute_start_softstop_and_hard_stop() {
 }
 
 #[tokio::test]
+async fn restarts_wait_for_the_work_request_or_the_reboot() {
+    let h = Harness::api_key().await;
+    let oci = h.oci();
+    // Container instance: restart through a work request.
+    let ci = h.sim.add_container_instance("game-2", "ACTIVE");
+    let out = run(&*oci.container_instances(), &ci, Action::Restart).await;
+    assert_succeeded(&out, "ACTIVE", "ACTIVE");
+    assert_eq!(
+        out.message,
+        "Container instance has been successfully restarted."
+    );
+    assert_eq!(h.sim.count(OciOp::RestartContainerInstance), 1);
+    assert!(h.sim.count(OciOp::GetWorkRequest) >= 1);
+    // Compute: SOFTRESET, seen going through STOPPING/STARTING back to RUNNING.
+    let vm = h.sim.add_compute_instance("vm-2", "RUNNING");
+    let mut seen = vec![];
+    let settings = PollSettings {
+        interval: Duration::from_millis(20),
+        max_wait: Duration::from_secs(10),
+        wait: true,
+    };
+    let out = lifecycle::run(
+        &*oci.compute(),
+        &vm,
+        Action::Restart,
+        &settings,
+        &SystemClock::default(),
+        &mut |p| seen.push(p),
+    )
+    .await;
+    assert_succeeded(&out, "RUNNING", "RUNNING");
+    assert!(
+        seen.iter().any(
+            |p| matches!(p, lifecycle::poll::Progress::Polled { state, .. } if state != "RUNNING")
+        ),
+        "{seen:?}"
+    );
+    assert!(h
+        .sim
+        .requests()
+        .iter()
+        .any(|r| r.query == "action=SOFTRESET"));
+    // A stopped instance is not restarted.
+    let off = h.sim.add_compute_instance("vm-3", "STOPPED");
+    let out = run(&*oci.compute(), &off, Action::Restart).await;
+    assert_eq!(out.kind, OutcomeKind::Refused);
+    assert_eq!(
+        out.message,
+        "Instance is in STOPPED state. Cannot restart now."
+    );
+}
+
+#[tokio::test]
 async fn a_rejected_signature_is_unauthorized_and_nothing_is_started() {
     let h = Harness::api_key().await;
     let ci = h.sim.add_container_instance("game-1", "INACTIVE");
@@ -415,7 +468,7 @@ async fn a_failed_work_request_fails_the_run() {
     h.sim.set_state(&ci, "INACTIVE");
     h.sim.fail_next_transition(&ci);
     let ticket = power.command(&ci, Command::Start).await.unwrap();
-    assert!(ticket.0.is_some());
+    assert!(ticket.id.is_some());
     let deadline = Instant::now() + Duration::from_secs(5);
     let why = loop {
         match power.check(&ticket).await.unwrap() {

@@ -140,6 +140,7 @@ impl Power for AciPower {
         let action = match command {
             Command::Start => "start",
             Command::Stop => "stop",
+            Command::Restart => "restart",
         };
         let r = self
             .arm
@@ -158,11 +159,16 @@ impl Power for AciPower {
             .get("azure-asyncoperation")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(Ticket(op))
+        Ok(match op {
+            Some(url) => Ticket::follow(url),
+            // 204 without an operation to follow: ARM finished it (stop, restart).
+            None if r.status == StatusCode::NO_CONTENT => Ticket::completed(),
+            None => Ticket::none(),
+        })
     }
 
     async fn check(&self, ticket: &Ticket) -> Result<TicketStatus, PowerError> {
-        let Some(url) = ticket.0.as_deref().and_then(|u| url::Url::parse(u).ok()) else {
+        let Some(url) = ticket.id.as_deref().and_then(|u| url::Url::parse(u).ok()) else {
             return Ok(TicketStatus::Unknown);
         };
         let (status, error) = self.arm.operation_status(&url).await.map_err(power_error)?;

@@ -54,6 +54,14 @@ impl StopMode {
             StopMode::Hard => "STOP",
         }
     }
+
+    /// The matching reboot: `SOFTRESET` (graceful) or `RESET` (power cycle).
+    pub fn reset_action(self) -> &'static str {
+        match self {
+            StopMode::Soft => "SOFTRESET",
+            StopMode::Hard => "RESET",
+        }
+    }
 }
 
 impl FromStr for StopMode {
@@ -103,6 +111,7 @@ impl Power for Compute {
         let action = match command {
             Command::Start => "START",
             Command::Stop => self.stop.action(),
+            Command::Restart => self.stop.reset_action(),
         };
         let url = self.client.url(
             Service::Compute,
@@ -113,7 +122,7 @@ impl Power for Compute {
         self.client
             .call(Method::POST, url, &[("opc-retry-token", token)])
             .await?;
-        Ok(Ticket(None))
+        Ok(Ticket::none())
     }
 }
 

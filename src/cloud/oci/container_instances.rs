@@ -88,6 +88,7 @@ impl Power for ContainerInstances {
         let action = match command {
             Command::Start => "start",
             Command::Stop => "stop",
+            Command::Restart => "restart",
         };
         let url = self.client.url(
             Service::ContainerInstances,
@@ -95,11 +96,14 @@ impl Power for ContainerInstances {
             &[],
         );
         let r = self.client.call(Method::POST, url, &[]).await?;
-        Ok(Ticket(r.header("opc-work-request-id").map(str::to_owned)))
+        Ok(match r.header("opc-work-request-id") {
+            Some(wr) => Ticket::follow(wr),
+            None => Ticket::none(),
+        })
     }
 
     async fn check(&self, ticket: &Ticket) -> Result<TicketStatus, PowerError> {
-        let Some(wr) = ticket.0.as_deref() else {
+        let Some(wr) = ticket.id.as_deref() else {
             return Ok(TicketStatus::Unknown);
         };
         let url = self

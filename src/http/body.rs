@@ -9,16 +9,16 @@ use serde::de::DeserializeOwned;
 /// Largest request body accepted (the original had none; the host allows 100 MB).
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// A JSON body parsed into `T`.
+/// The raw bytes of a JSON request body (size and content type checked), for
+/// the parsers in [`super::requests`].
 #[derive(Debug)]
-pub struct JsonBody<T>(pub T);
+pub struct RawJson(pub bytes::Bytes);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<S: Send + Sync> FromRequest<S> for RawJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req).await?;
-        parse(&bytes).map(JsonBody)
+        read_body(req).await.map(RawJson)
     }
 }
 

@@ -1,64 +1,34 @@
 //! One handler per function: extract, call one use case, render.
 
-use super::body::{self, JsonBody};
+use super::body::{self, RawJson};
 use super::envelope::{Invocation, InvocationResult};
 use super::error::ApiError;
+use super::requests;
 use super::AppState;
 use crate::events::parse_delivery;
-use crate::fleet::spec::ContainerGroupSpec;
-use crate::fleet::{
-    ActiveSessions, ContainerGroupName, ContainerName, GroupKey, GroupState, ResourceGroup,
-};
+use crate::fleet::{ActiveSessions, GroupKey, GroupState};
 use crate::ops::delete::Deleted;
 use crate::ops::monitor::EventOutcome;
 use crate::ops::sessions::ItemResult;
-use crate::ops::state::Target;
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 type Answer = Result<(StatusCode, Json<Value>), ApiError>;
 
-fn key_of(resource_group: &str, container_group_name: &str) -> Result<GroupKey, ApiError> {
-    let rg =
-        ResourceGroup::parse(resource_group).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let name = ContainerGroupName::parse(container_group_name)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(GroupKey::new(rg, name))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateBody {
-    resource_group: String,
-    container_group_name: String,
-    container_group: Value,
-}
-
 /// POST /api/Create → 202 with the Creating record.
-pub async fn create(State(app): State<AppState>, JsonBody(b): JsonBody<CreateBody>) -> Answer {
-    let key = key_of(&b.resource_group, &b.container_group_name)?;
-    let spec = ContainerGroupSpec::parse(&b.container_group).map_err(ApiError::bad_request)?;
+pub async fn create(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
+    let (key, spec) = requests::create(&b)?;
     let rec = app.create(&key, &spec).await?;
     Ok((StatusCode::ACCEPTED, Json(json!(rec.view()))))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteBody {
-    resource_group: String,
-    container_group_name: String,
-    #[serde(default)]
-    force: bool,
-}
-
 /// POST /api/Delete → 200 deleted, 202 still deleting.
-pub async fn delete(State(app): State<AppState>, JsonBody(b): JsonBody<DeleteBody>) -> Answer {
-    let key = key_of(&b.resource_group, &b.container_group_name)?;
-    let outcome = app.delete(&key, b.force).await?;
+pub async fn delete(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
+    let (key, force) = requests::delete(&b)?;
+    let outcome = app.delete(&key, force).await?;
     let (status, state) = match outcome {
         Deleted::Gone => (StatusCode::OK, Value::Null),
         Deleted::Pending => (StatusCode::ACCEPTED, json!(GroupState::Deleting)),
@@ -74,32 +44,17 @@ pub async fn delete(State(app): State<AppState>, JsonBody(b): JsonBody<DeleteBod
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DetailsBody {
-    resource_group: String,
-    container_group_name: String,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    container_name: Option<String>,
-    #[serde(default)]
-    tail: Option<u32>,
-}
-
 /// POST /api/Details → ARM's container group, or a container's logs.
-pub async fn details(State(app): State<AppState>, JsonBody(b): JsonBody<DetailsBody>) -> Answer {
-    let key = key_of(&b.resource_group, &b.container_group_name)?;
-    match b.kind.as_deref() {
-        None | Some("details") => Ok((StatusCode::OK, Json(app.details(&key).await?))),
-        Some("logs") => {
-            let raw = b.container_name.ok_or_else(|| {
-                ApiError::bad_request("containerName is required with type \"logs\"")
-            })?;
-            let container =
-                ContainerName::parse(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
+pub async fn details(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
+    match requests::details(&b)? {
+        requests::Details::Group(key) => Ok((StatusCode::OK, Json(app.details(&key).await?))),
+        requests::Details::Logs {
+            key,
+            container,
+            tail,
+        } => {
             let content = app
-                .logs(&key, &container, b.tail)
+                .logs(&key, &container, tail)
                 .await
                 .map_err(|e| match e {
                     crate::ops::OpsError::Conflict { code, message } => {
@@ -117,26 +72,12 @@ pub async fn details(State(app): State<AppState>, JsonBody(b): JsonBody<DetailsB
                 })),
             ))
         }
-        Some(other) => Err(ApiError::bad_request(format!(
-            "type {other:?} is not known; use \"logs\" (with containerName) or leave it out"
-        ))),
     }
 }
 
 /// GET|POST /api/List?state=Running|...|all&resourceGroup=... → every matching group.
 pub async fn list(State(app): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Answer {
-    let state = match q.get("state").map(String::as_str) {
-        None | Some("") => Some(GroupState::Running),
-        Some(s) if s.eq_ignore_ascii_case("all") => None,
-        Some(s) => Some(
-            s.parse::<GroupState>()
-                .map_err(|e| ApiError::bad_request(format!("state: {e}, or \"all\"")))?,
-        ),
-    };
-    let rg = match q.get("resourceGroup").filter(|s| !s.is_empty()) {
-        Some(r) => Some(ResourceGroup::parse(r).map_err(|e| ApiError::bad_request(e.to_string()))?),
-        None => None,
-    };
+    let (state, rg) = requests::list(&q)?;
     let rows = app.list(state, rg).await?;
     Ok((
         StatusCode::OK,
@@ -146,25 +87,14 @@ pub async fn list(State(app): State<AppState>, Query(q): Query<HashMap<String, S
 
 /// POST /api/SetSessions `[{resourceGroup, containerGroupName, activeSessions}]`
 /// → 200 when every item applied, else 207 with one result per item.
-pub async fn set_sessions(State(app): State<AppState>, JsonBody(v): JsonBody<Value>) -> Answer {
-    let items = parse_session_items(&v)?;
+pub async fn set_sessions(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
+    let items = requests::set_sessions(&b)?;
     let results = app.set_sessions(&items).await?;
     let all_applied = results.iter().all(|r| *r == ItemResult::Applied);
     let rendered: Vec<Value> = items
         .iter()
         .zip(&results)
-        .map(|((key, n), r)| {
-            let mut o = json!({
-                "resourceGroup": key.resource_group.as_str(),
-                "containerGroupName": key.name.as_str(),
-                "activeSessions": n.get(),
-                "applied": *r == ItemResult::Applied,
-            });
-            if let ItemResult::Failed { code, message } = r {
-                o["error"] = json!({"code": code, "message": message});
-            }
-            o
-        })
+        .map(|((key, n), r)| session_result(key, *n, r))
         .collect();
     let status = if all_applied {
         StatusCode::OK
@@ -174,71 +104,22 @@ pub async fn set_sessions(State(app): State<AppState>, JsonBody(v): JsonBody<Val
     Ok((status, Json(json!({ "results": rendered }))))
 }
 
-/// Every item must be valid, and no group named twice, or nothing is written.
-fn parse_session_items(v: &Value) -> Result<Vec<(GroupKey, ActiveSessions)>, ApiError> {
-    let arr = match v {
-        Value::Array(a) => a,
-        Value::Object(_) => return Err(ApiError::bad_request("expected an array of {resourceGroup, containerGroupName, activeSessions}; wrap a single item in [ ]")),
-        other => return Err(ApiError::bad_request(format!("expected an array of {{resourceGroup, containerGroupName, activeSessions}}, not {}", crate::fleet::names::json_kind(other)))),
-    };
-    let mut seen: HashMap<GroupKey, usize> = HashMap::new();
-    let mut out = Vec::with_capacity(arr.len());
-    for (i, item) in arr.iter().enumerate() {
-        let field = |name: &str| -> Result<&str, ApiError> {
-            match item.get(name) {
-                Some(Value::String(s)) => Ok(s.as_str()),
-                None | Some(Value::Null) => {
-                    Err(ApiError::bad_request(format!("[{i}].{name} is missing")))
-                }
-                Some(other) => Err(ApiError::bad_request(format!(
-                    "[{i}].{name} must be a string, not {}",
-                    crate::fleet::names::json_kind(other)
-                ))),
-            }
-        };
-        if !item.is_object() {
-            return Err(ApiError::bad_request(format!(
-                "[{i}] must be an object, not {}",
-                crate::fleet::names::json_kind(item)
-            )));
-        }
-        let key = key_of(field("resourceGroup")?, field("containerGroupName")?)
-            .map_err(|e| ApiError::bad_request(format!("[{i}].{}", e.message)))?;
-        let n = ActiveSessions::from_json(item.get("activeSessions").unwrap_or(&Value::Null))
-            .map_err(|e| ApiError::bad_request(format!("[{i}].{e}")))?;
-        if let Some(first) = seen.insert(key.clone(), i) {
-            return Err(ApiError::bad_request(format!(
-                "[{i}] names {key} again (first at [{first}]); send each group once"
-            )));
-        }
-        out.push((key, n));
+fn session_result(key: &GroupKey, n: ActiveSessions, r: &ItemResult) -> Value {
+    let mut o = json!({
+        "resourceGroup": key.resource_group.as_str(),
+        "containerGroupName": key.name.as_str(),
+        "activeSessions": n.get(),
+        "applied": *r == ItemResult::Applied,
+    });
+    if let ItemResult::Failed { code, message } = r {
+        o["error"] = json!({"code": code, "message": message});
     }
-    Ok(out)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SetStateBody {
-    resource_group: String,
-    container_group_name: String,
-    state: String,
-    #[serde(default)]
-    reason: Option<String>,
+    o
 }
 
 /// POST /api/SetState `{resourceGroup, containerGroupName, state: MarkedForDeletion|Failed}`.
-pub async fn set_state(State(app): State<AppState>, JsonBody(b): JsonBody<SetStateBody>) -> Answer {
-    let key = key_of(&b.resource_group, &b.container_group_name)?;
-    let target = match b.state.as_str() {
-        "MarkedForDeletion" => Target::MarkedForDeletion,
-        "Failed" => Target::Failed,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "state {other:?} cannot be set; use \"MarkedForDeletion\" or \"Failed\""
-            )))
-        }
-    };
-    let reason = b.reason.map(|r| r.chars().take(1024).collect());
+pub async fn set_state(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
+    let (key, target, reason) = requests::set_state(&b)?;
     let rec = app.set_state(&key, target, reason).await?;
     Ok((StatusCode::OK, Json(json!(rec.view()))))
 }
@@ -356,16 +237,9 @@ pub async fn gc(
 pub const HTTP_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(200);
 
 /// POST /api/Power `{"action", "provider", "resource" | "secretId", ...}`:
-/// start / stop / toggle / status one resource through the lifecycle core.
-pub async fn power(State(app): State<AppState>, JsonBody(v): JsonBody<Value>) -> Answer {
-    let mut req = crate::power::parse_request(&v, &app.power.defaults).map_err(|m| {
-        let code = if m.starts_with("Invalid action") {
-            "InvalidAction"
-        } else {
-            "InvalidRequest"
-        };
-        ApiError::new(StatusCode::BAD_REQUEST, code, m)
-    })?;
+/// start / stop / toggle / restart / status one resource through the lifecycle core.
+pub async fn power(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
+    let mut req = requests::power(&b, &app.power.defaults)?;
     if req.settings.max_wait > HTTP_MAX_WAIT {
         tracing::info!(
             asked = req.settings.max_wait.as_secs(),

@@ -5,6 +5,7 @@ pub mod body;
 pub mod envelope;
 pub mod error;
 mod functions;
+pub mod requests;
 
 use crate::ops::App;
 use axum::extract::Request;

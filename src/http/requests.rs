@@ -1,0 +1,249 @@
+//! Every request body and query, parsed from raw input into validated values.
+//! Pure functions of bytes (or a query map): the handlers call them, and the
+//! fuzz tests throw arbitrary input at them. A malformed request never gets
+//! past these.
+
+use super::body::parse;
+use super::error::ApiError;
+use crate::fleet::names::json_kind;
+use crate::fleet::spec::ContainerGroupSpec;
+use crate::fleet::{
+    ActiveSessions, ContainerGroupName, ContainerName, GroupKey, GroupState, ResourceGroup,
+};
+use crate::ops::state::Target;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+fn key_of(resource_group: &str, container_group_name: &str) -> Result<GroupKey, ApiError> {
+    let rg =
+        ResourceGroup::parse(resource_group).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let name = ContainerGroupName::parse(container_group_name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(GroupKey::new(rg, name))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody {
+    resource_group: String,
+    container_group_name: String,
+    container_group: Value,
+}
+
+/// Create: `{resourceGroup, containerGroupName, containerGroup}`.
+pub fn create(body: &[u8]) -> Result<(GroupKey, ContainerGroupSpec), ApiError> {
+    let b: CreateBody = parse(body)?;
+    let key = key_of(&b.resource_group, &b.container_group_name)?;
+    let spec = ContainerGroupSpec::parse(&b.container_group).map_err(ApiError::bad_request)?;
+    Ok((key, spec))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteBody {
+    resource_group: String,
+    container_group_name: String,
+    #[serde(default)]
+    force: bool,
+}
+
+/// Delete: `{resourceGroup, containerGroupName, force?}` → (key, force).
+pub fn delete(body: &[u8]) -> Result<(GroupKey, bool), ApiError> {
+    let b: DeleteBody = parse(body)?;
+    Ok((key_of(&b.resource_group, &b.container_group_name)?, b.force))
+}
+
+/// What Details is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Details {
+    Group(GroupKey),
+    Logs {
+        key: GroupKey,
+        container: ContainerName,
+        tail: Option<u32>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DetailsBody {
+    resource_group: String,
+    container_group_name: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    container_name: Option<String>,
+    #[serde(default)]
+    tail: Option<u32>,
+}
+
+/// Details: `{resourceGroup, containerGroupName, type?: "logs", containerName?, tail?}`.
+pub fn details(body: &[u8]) -> Result<Details, ApiError> {
+    let b: DetailsBody = parse(body)?;
+    let key = key_of(&b.resource_group, &b.container_group_name)?;
+    match b.kind.as_deref() {
+        None | Some("details") => Ok(Details::Group(key)),
+        Some("logs") => {
+            let raw = b.container_name.ok_or_else(|| {
+                ApiError::bad_request("containerName is required with type \"logs\"")
+            })?;
+            let container =
+                ContainerName::parse(&raw).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            Ok(Details::Logs {
+                key,
+                container,
+                tail: b.tail,
+            })
+        }
+        Some(other) => Err(ApiError::bad_request(format!(
+            "type {other:?} is not known; use \"logs\" (with containerName) or leave it out"
+        ))),
+    }
+}
+
+/// List: `?state=Running|…|all&resourceGroup=…` (Running by default).
+pub fn list(
+    query: &HashMap<String, String>,
+) -> Result<(Option<GroupState>, Option<ResourceGroup>), ApiError> {
+    let state = match query.get("state").map(String::as_str) {
+        None | Some("") => Some(GroupState::Running),
+        Some(s) if s.eq_ignore_ascii_case("all") => None,
+        Some(s) => Some(
+            s.parse::<GroupState>()
+                .map_err(|e| ApiError::bad_request(format!("state: {e}, or \"all\"")))?,
+        ),
+    };
+    let rg = match query.get("resourceGroup").filter(|s| !s.is_empty()) {
+        Some(r) => Some(ResourceGroup::parse(r).map_err(|e| ApiError::bad_request(e.to_string()))?),
+        None => None,
+    };
+    Ok((state, rg))
+}
+
+/// SetSessions: `[{resourceGroup, containerGroupName, activeSessions}]`. Every
+/// item must be valid, and no group named twice, or nothing is written.
+pub fn set_sessions(body: &[u8]) -> Result<Vec<(GroupKey, ActiveSessions)>, ApiError> {
+    let v: Value = parse(body)?;
+    let arr = match &v {
+        Value::Array(a) => a,
+        Value::Object(_) => {
+            return Err(ApiError::bad_request(
+                "expected an array of {resourceGroup, containerGroupName, activeSessions}; wrap a single item in [ ]",
+            ))
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "expected an array of {{resourceGroup, containerGroupName, activeSessions}}, not {}",
+                json_kind(other)
+            )))
+        }
+    };
+    let mut seen: HashMap<GroupKey, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(arr.len());
+    for (i, item) in arr.iter().enumerate() {
+        let (key, n) =
+            session_item(item).map_err(|e| ApiError::bad_request(format!("[{i}]{e}")))?;
+        if let Some(first) = seen.insert(key.clone(), i) {
+            return Err(ApiError::bad_request(format!(
+                "[{i}] names {key} again (first at [{first}]); send each group once"
+            )));
+        }
+        out.push((key, n));
+    }
+    Ok(out)
+}
+
+/// One `{resourceGroup, containerGroupName, activeSessions}`; errors start with
+/// the field (".activeSessions is …") so callers can prefix a position.
+fn session_item(item: &Value) -> Result<(GroupKey, ActiveSessions), String> {
+    if !item.is_object() {
+        return Err(format!(" must be an object, not {}", json_kind(item)));
+    }
+    let field = |name: &str| -> Result<&str, String> {
+        match item.get(name) {
+            Some(Value::String(s)) => Ok(s.as_str()),
+            None | Some(Value::Null) => Err(format!(".{name} is missing")),
+            Some(other) => Err(format!(
+                ".{name} must be a string, not {}",
+                json_kind(other)
+            )),
+        }
+    };
+    let key = key_of(field("resourceGroup")?, field("containerGroupName")?)
+        .map_err(|e| format!(".{}", e.message))?;
+    let n = ActiveSessions::from_json(item.get("activeSessions").unwrap_or(&Value::Null))
+        .map_err(|e| format!(".{e}"))?;
+    Ok((key, n))
+}
+
+/// ReportSessions (a game server reporting itself): one
+/// `{resourceGroup, containerGroupName, activeSessions}` object.
+pub fn report_sessions(body: &[u8]) -> Result<(GroupKey, ActiveSessions), ApiError> {
+    let v: Value = parse(body)?;
+    session_item(&v).map_err(|e| ApiError::bad_request(format!("request body{e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SetStateBody {
+    resource_group: String,
+    container_group_name: String,
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// SetState: `{resourceGroup, containerGroupName, state: MarkedForDeletion|Failed, reason?}`.
+pub fn set_state(body: &[u8]) -> Result<(GroupKey, Target, Option<String>), ApiError> {
+    let b: SetStateBody = parse(body)?;
+    let key = key_of(&b.resource_group, &b.container_group_name)?;
+    let target = match b.state.as_str() {
+        "MarkedForDeletion" => Target::MarkedForDeletion,
+        "Failed" => Target::Failed,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "state {other:?} cannot be set; use \"MarkedForDeletion\" or \"Failed\""
+            )))
+        }
+    };
+    let reason = b.reason.map(|r| r.chars().take(1024).collect());
+    Ok((key, target, reason))
+}
+
+/// Power: any JSON object; the lifecycle request parser does the rest.
+pub fn power(
+    body: &[u8],
+    defaults: &crate::power::Defaults,
+) -> Result<crate::power::PowerRequest, ApiError> {
+    let v: Value = parse(body)?;
+    crate::power::parse_request(&v, defaults).map_err(|m| {
+        let code = if m.starts_with("Invalid action") {
+            "InvalidAction"
+        } else {
+            "InvalidRequest"
+        };
+        ApiError::new(axum::http::StatusCode::BAD_REQUEST, code, m)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_items_name_their_position() {
+        let e = set_sessions(br#"[{"resourceGroup":"rg","containerGroupName":"a","activeSessions":1},{"resourceGroup":"rg","containerGroupName":"b","activeSessions":-2}]"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            "[1].activeSessions is -2; it must not be negative"
+        );
+        let e = set_sessions(br#"[{"resourceGroup":"rg","containerGroupName":"a","activeSessions":1},{"resourceGroup":"RG","containerGroupName":"a","activeSessions":2}]"#).unwrap_err();
+        assert_eq!(
+            e.message,
+            "[1] names RG/a again (first at [0]); send each group once"
+        );
+        let e = report_sessions(br#"{"resourceGroup":"rg","containerGroupName":"a"}"#).unwrap_err();
+        assert_eq!(e.message, "request body.activeSessions is missing");
+    }
+}

@@ -57,6 +57,7 @@ pub fn build(config: &Config, env: crate::power::SharedEnv) -> Result<App, Build
             set_sessions_url: config.set_sessions_url.clone(),
             gc: config.gc.clone(),
         },
+        last_reconcile: Default::default(),
     })
 }
 

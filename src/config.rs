@@ -16,6 +16,8 @@
 //! | `GC_CONCURRENCY` | `16` | container groups GC deletes at once |
 //! | `FLEET_FAILED_TTL` | `1h` | how long a Failed group is kept for inspection before GC collects it |
 //! | `DELETE_WAIT` | `20s` | how long Delete/GC wait for ARM's delete to finish before leaving it to the next GC run |
+//! | `RECONCILE_INTERVAL` | `5m` | how often GC compares the table with ARM (`0s` = every run, `off` = never) |
+//! | `FLEET_CREATING_TIMEOUT` | `10m` | a group still Creating after this is looked up in ARM and moved on |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::collections::HashMap;
@@ -87,6 +89,10 @@ pub struct GcConfig {
     pub concurrency: usize,
     pub failed_ttl: Duration,
     pub delete_wait: Duration,
+    /// How often GC compares the table with ARM (0 = every run, `None` = never).
+    pub reconcile_interval: Option<Duration>,
+    /// A Creating row older than this is settled from ARM (a lost event, a crash).
+    pub creating_timeout: Duration,
 }
 
 /// A configuration problem, naming the variable.
@@ -165,6 +171,19 @@ impl Config {
                 concurrency: number::<usize>(&get, "GC_CONCURRENCY", 16)?.max(1),
                 failed_ttl: duration(&get, "FLEET_FAILED_TTL", Duration::from_secs(3600))?,
                 delete_wait: duration(&get, "DELETE_WAIT", Duration::from_secs(20))?,
+                reconcile_interval: match get("RECONCILE_INTERVAL") {
+                    Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
+                    _ => Some(duration(
+                        &get,
+                        "RECONCILE_INTERVAL",
+                        Duration::from_secs(300),
+                    )?),
+                },
+                creating_timeout: duration(
+                    &get,
+                    "FLEET_CREATING_TIMEOUT",
+                    Duration::from_secs(600),
+                )?,
             },
         })
     }

@@ -195,6 +195,9 @@ pub trait ContainerPlatform: Send + Sync + 'static {
     /// DELETE the group and wait for the long-running operation at most `wait`.
     async fn delete(&self, key: &GroupKey, wait: Duration) -> Result<DeleteOutcome, PlatformError>;
 
+    /// Every container group in the subscription (all pages; no instance view).
+    async fn list(&self) -> Result<Vec<(GroupKey, GroupStatus)>, PlatformError>;
+
     /// A container's logs; `None` if the group or container does not exist.
     async fn logs(
         &self,

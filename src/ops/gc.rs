@@ -30,6 +30,9 @@ pub struct GcReport {
     pub failed: usize,
     /// Not eligible (sessions, too-recent failure).
     pub skipped: usize,
+    /// The reconcile pass that ran first, if one was due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<super::reconcile::ReconcileReport>,
 }
 
 enum One {
@@ -42,10 +45,12 @@ enum One {
 
 impl App {
     pub async fn gc(&self) -> Result<GcReport, StoreError> {
+        let reconciled = self.reconcile_if_due().await;
         let candidates = self.store.list(&ListQuery::GcCandidates).await?;
         let now = crate::fleet::record::now();
         let mut report = GcReport {
             examined: candidates.len(),
+            reconcile: reconciled,
             ..Default::default()
         };
         let outcomes: Vec<One> = stream::iter(candidates)
@@ -64,6 +69,32 @@ impl App {
         }
         tracing::info!(?report, "gc run finished");
         Ok(report)
+    }
+
+    /// Reconcile when `RECONCILE_INTERVAL` has passed since the last pass of this
+    /// process. A failed pass is logged and retried next run; GC goes on.
+    async fn reconcile_if_due(&self) -> Option<super::reconcile::ReconcileReport> {
+        let interval = self.settings.gc.reconcile_interval?;
+        let due = match self.last_reconcile.lock() {
+            Ok(last) => last.is_none_or(|t| t.elapsed() >= interval),
+            Err(_) => true,
+        };
+        if !due {
+            return None;
+        }
+        match self.reconcile().await {
+            Ok(r) => {
+                if let Ok(mut last) = self.last_reconcile.lock() {
+                    *last = Some(std::time::Instant::now());
+                }
+                tracing::info!(?r, "reconcile pass finished");
+                Some(r)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reconcile pass failed; GC goes on, the next run tries again");
+                None
+            }
+        }
     }
 
     async fn collect_one(

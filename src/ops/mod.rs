@@ -6,6 +6,7 @@ pub mod create;
 pub mod delete;
 pub mod gc;
 pub mod monitor;
+pub mod reconcile;
 pub mod sessions;
 pub mod state;
 
@@ -22,6 +23,8 @@ pub struct App {
     /// The lifecycle core's providers (the Power function).
     pub power: Arc<crate::power::PowerHub>,
     pub settings: Settings,
+    /// When GC last reconciled the table with ARM (this process).
+    pub last_reconcile: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 #[derive(Debug, Clone)]

@@ -92,6 +92,8 @@ impl TestApp {
             ("DELETE_WAIT", "5s".to_owned()),
             ("ARM_TIMEOUT", "5s".to_owned()),
             ("STORAGE_TIMEOUT", "5s".to_owned()),
+            // Reconcile is tested on its own (tests/api/reconcile.rs); elsewhere rows are seeded without groups.
+            ("RECONCILE_INTERVAL", "off".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -11,5 +11,6 @@ mod gc;
 mod list;
 mod monitor;
 mod power;
+mod reconcile;
 mod sessions;
 mod state;

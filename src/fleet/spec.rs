@@ -324,10 +324,9 @@ fn normalise_container(
             .as_array()
             .ok_or_else(|| bad(&format!("{ppath}.environmentVariables"), "must be an array"))?;
         for (i, v) in arr.iter().enumerate() {
-            if !v
-                .get("name")
+            if v.get("name")
                 .and_then(Value::as_str)
-                .is_some_and(|n| !n.is_empty())
+                .is_none_or(|n| n.is_empty())
             {
                 return Err(bad(
                     &format!("{ppath}.environmentVariables[{i}].name"),

@@ -1200,7 +1200,7 @@ fn list(ctx: &Ctx<'_>, rg: Option<&str>) -> Response {
     let matching: Vec<&crate::state::Group> = st
         .groups
         .iter()
-        .filter(|(k, _)| rg_lower.as_deref().map_or(true, |r| r == k.0))
+        .filter(|(k, _)| rg_lower.as_deref().is_none_or(|r| r == k.0))
         .map(|(_, g)| g)
         .collect();
     let items: Vec<Value> = matching

@@ -130,7 +130,7 @@ impl Inner {
     pub fn take_fault(&mut self, op: Op, name: Option<&str>) -> Option<FaultRule> {
         let idx = self.faults.iter().position(|r| {
             r.times > 0
-                && r.op.map_or(true, |o| o == op)
+                && r.op.is_none_or(|o| o == op)
                 && match (&r.name_contains, name) {
                     (None, _) => true,
                     (Some(part), Some(n)) => n.contains(part.as_str()),

@@ -331,7 +331,7 @@ impl Inner {
     pub fn take_fault(&mut self, op: OciOp, resource: Option<&str>) -> Option<OciFaultRule> {
         let idx = self.faults.iter().position(|r| {
             r.times > 0
-                && r.op.map_or(true, |o| o == op)
+                && r.op.is_none_or(|o| o == op)
                 && match (&r.resource, resource) {
                     (None, _) => true,
                     (Some(want), Some(got)) => want == got,

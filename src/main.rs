@@ -98,6 +98,9 @@ fn init_tracing(default: &str) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Test builds only (`--features failpoints`): FAILPOINTS=create-after-row=pause ...
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or_else(|| {
         if std::env::var_os("FN_LISTENER").is_some() {

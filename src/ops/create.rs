@@ -30,6 +30,7 @@ impl App {
             Err(StoreError::AlreadyExists) => self.take_over_failed(&row).await?,
             Err(e) => return Err(e.into()),
         };
+        fail::fail_point!("create-after-row");
 
         match self.platform.get(key).await {
             Ok(None) => {}
@@ -49,6 +50,7 @@ impl App {
         let body = spec.to_arm_body(key, self.settings.set_sessions_url.as_deref());
         match self.platform.create(key, &body).await {
             Ok(status) => {
+                fail::fail_point!("create-after-put");
                 tracing::info!(group = %key, provisioning = %status.provisioning_state, "container group accepted by ARM");
                 Ok(row)
             }

@@ -20,10 +20,12 @@ pub enum Deleted {
 impl App {
     pub async fn delete(&self, key: &GroupKey, force: bool) -> Result<Deleted, OpsError> {
         let claimed = self.claim_for_delete(key, force).await?;
+        fail::fail_point!("delete-after-claim");
         let outcome = self
             .platform
             .delete(key, self.settings.gc.delete_wait)
             .await?;
+        fail::fail_point!("delete-after-arm");
         if outcome == DeleteOutcome::Pending {
             return Ok(Deleted::Pending);
         }

@@ -123,24 +123,27 @@ impl App {
                 }
             }
         };
-        match self
+        fail::fail_point!("gc-after-claim");
+        let deleted = self
             .platform
             .delete(&key, self.settings.gc.delete_wait)
-            .await
-        {
-            Ok(DeleteOutcome::Gone) => match self.store.delete(&key, Some(&etag)).await {
-                Ok(()) | Err(StoreError::NotFound) => {
-                    tracing::info!(group = %key, "gc deleted the group");
-                    One::Deleted
-                }
-                Err(e) => {
-                    tracing::warn!(group = %key, error = %e, "group deleted in ARM; row removal failed, next run retries");
-                    One::Failed
-                }
-            },
-            Ok(DeleteOutcome::Pending) => One::Pending,
+            .await;
+        match deleted {
+            Ok(DeleteOutcome::Gone) => {}
+            Ok(DeleteOutcome::Pending) => return One::Pending,
             Err(e) => {
                 tracing::warn!(group = %key, error = %e, "ARM delete failed; the group stays Deleting for the next run");
+                return One::Failed;
+            }
+        }
+        fail::fail_point!("gc-after-arm");
+        match self.store.delete(&key, Some(&etag)).await {
+            Ok(()) | Err(StoreError::NotFound) => {
+                tracing::info!(group = %key, "gc deleted the group");
+                One::Deleted
+            }
+            Err(e) => {
+                tracing::warn!(group = %key, error = %e, "group deleted in ARM; row removal failed, next run retries");
                 One::Failed
             }
         }

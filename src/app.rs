@@ -49,7 +49,7 @@ pub fn build(config: &Config, env: crate::power::SharedEnv) -> Result<App, Build
     let power = crate::power::PowerHub::new(env, defaults, Some(arm.clone()));
 
     Ok(App {
-        store: Arc::new(store),
+        store: Arc::new(crate::store::Healing::new(store)),
         platform: arm,
         power: Arc::new(power),
         settings: Settings {

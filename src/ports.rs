@@ -27,6 +27,9 @@ pub enum StoreError {
     /// The store refused the request as malformed: a bug on our side, not the caller's.
     #[error("store rejected the request: {code}: {message}")]
     Rejected { code: String, message: String },
+    /// The table itself does not exist (never created, deleted, storage lost it).
+    #[error("the table does not exist")]
+    TableMissing,
     /// The store could not be reached or answered 5xx/429: retry later.
     #[error("store unavailable: {message}")]
     Unavailable {

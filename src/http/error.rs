@@ -51,6 +51,15 @@ impl From<StoreError> for ApiError {
                 )
                 .retry(retry_after.unwrap_or(Duration::from_secs(5)))
             }
+            StoreError::TableMissing => {
+                tracing::error!("the fleet table does not exist and could not be created");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "StorageUnavailable",
+                    "Table Storage is unavailable; retry later",
+                )
+                .retry(Duration::from_secs(5))
+            }
             StoreError::NotFound => {
                 ApiError::new(StatusCode::NOT_FOUND, "NotFound", "record not found")
             }

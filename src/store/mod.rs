@@ -8,9 +8,11 @@
 //! - `row.rs`: record ↔ row, lenient with rows the original project wrote.
 //! - `connection.rs`: connection strings, without ever echoing a secret.
 //! - `pipeline.rs`: retries, `Retry-After`, and the mapping to [`crate::ports::StoreError`].
+//! - `healing.rs`: re-creates a lost table on first use.
 
 mod batch;
 mod connection;
+pub mod healing;
 mod pipeline;
 mod row;
 pub mod table;
@@ -19,4 +21,5 @@ pub mod table;
 mod tests;
 
 pub use connection::StoreConfigError;
+pub use healing::Healing;
 pub use table::{StoreOptions, TableStore, DEFAULT_TABLE};

@@ -282,10 +282,7 @@ pub(crate) fn map_status(
     match status {
         412 => StoreError::PreconditionFailed,
         // The table itself is missing (not created yet, or deleted): not "no such record".
-        404 if code.as_deref() == Some("TableNotFound") => StoreError::Unavailable {
-            message: "the table does not exist (yet)".to_owned(),
-            retry_after,
-        },
+        404 if code.as_deref() == Some("TableNotFound") => StoreError::TableMissing,
         404 => StoreError::NotFound,
         409 if code.as_deref() == Some("EntityAlreadyExists") => StoreError::AlreadyExists,
         409 if code.as_deref() == Some("TableBeingDeleted") => StoreError::Unavailable {

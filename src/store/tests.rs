@@ -751,14 +751,32 @@ async fn storage_outage_and_recovery_on_a_private_azurite() {
 
     azurite.restart().await.unwrap();
     // In-memory Azurite lost everything, the table included: a missing table is
-    // an outage (503), never "no such group" (404).
+    // its own error (an outage, 503), never "no such group" (404).
     assert!(matches!(
         store.get(&r.key).await,
-        Err(StoreError::Unavailable { .. })
+        Err(StoreError::TableMissing)
     ));
-    store.ensure_ready().await.unwrap();
-    store.insert(&r).await.unwrap();
-    assert!(store.get(&r.key).await.unwrap().is_some());
+    // Behind `Healing`, the first call re-creates the table and goes on.
+    let healing = crate::store::Healing::new(store);
+    assert!(healing.get(&r.key).await.unwrap().is_none());
+    healing.insert(&r).await.unwrap();
+    assert!(healing.get(&r.key).await.unwrap().is_some());
+    azurite.restart().await.unwrap();
+    let w = SessionWrite {
+        name: name("cg-1"),
+        active_sessions: ActiveSessions::ZERO,
+        etag: Etag("W/\"x\"".into()),
+    };
+    assert!(
+        matches!(
+            healing.write_sessions(&rg("rg"), &[w]).await,
+            Ok(BatchOutcome::Failed {
+                error: StoreError::NotFound,
+                ..
+            })
+        ),
+        "the batch ran against the re-created (empty) table"
+    );
 }
 
 /// Prints raw `$batch` answers of Azurite (the captures in `testdata/`):

@@ -6,6 +6,7 @@ mod bad_input;
 mod create;
 mod delete;
 mod details;
+mod faults;
 mod flow;
 mod gc;
 mod list;

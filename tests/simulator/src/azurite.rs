@@ -52,6 +52,8 @@ pub struct Azurite {
 struct Owned {
     port: u16,
     bin: PathBuf,
+    /// Data directory (`--location`); in memory when `None`.
+    location: Option<PathBuf>,
     /// Running processes; `None` while stopped.
     procs: Option<Procs>,
 }
@@ -92,18 +94,29 @@ impl Azurite {
     /// Start a private instance on a free port and wait until it accepts
     /// connections. It is killed when this value is dropped.
     pub async fn start() -> io::Result<Azurite> {
+        Self::start_with(None).await
+    }
+
+    /// Like [`Azurite::start`], keeping data on disk in `dir`, so a stop and
+    /// [`Azurite::restart`] is an outage that loses nothing (as with real storage).
+    pub async fn start_on_disk(dir: &Path) -> io::Result<Azurite> {
+        Self::start_with(Some(dir.to_path_buf())).await
+    }
+
+    async fn start_with(location: Option<PathBuf>) -> io::Result<Azurite> {
         let bin = binary()?;
         // A free port can be taken between our probe and Azurite's bind: try a few.
         let mut last_error = None;
         for _ in 0..3 {
             let port = free_port().await?;
-            match spawn(&bin, port).await {
+            match spawn(&bin, port, location.as_deref()).await {
                 Ok(procs) => {
                     return Ok(Azurite {
                         endpoint: endpoint_for(port),
                         owned: Some(Owned {
                             port,
                             bin,
+                            location,
                             procs: Some(procs),
                         }),
                     })
@@ -136,8 +149,9 @@ impl Azurite {
         }
     }
 
-    /// Start the owned instance again on the same port. Azurite keeps data in
-    /// memory only, so **everything stored before is lost** (tables included).
+    /// Start the owned instance again on the same port. Started with
+    /// [`Azurite::start`], data is kept in memory only, so **everything stored
+    /// before is lost** (tables included); with [`Azurite::start_on_disk`] it is kept.
     /// No-op for an instance we did not start.
     pub async fn restart(&mut self) -> io::Result<()> {
         self.stop().await;
@@ -145,7 +159,7 @@ impl Azurite {
             // The port was just released; give the OS a moment if needed.
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
-                match spawn(&owned.bin, owned.port).await {
+                match spawn(&owned.bin, owned.port, owned.location.as_deref()).await {
                     Ok(procs) => {
                         owned.procs = Some(procs);
                         return Ok(());
@@ -162,8 +176,23 @@ impl Azurite {
 }
 
 impl Procs {
+    /// SIGINT first (Azurite closes cleanly and writes its data directory), SIGKILL
+    /// if it is still there after 5 s.
     async fn kill(mut self) {
         let _ = self.watchdog.kill().await;
+        if let Some(pid) = self.azurite.id() {
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(pid.to_string())
+                .status()
+                .await;
+            if tokio::time::timeout(Duration::from_secs(5), self.azurite.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
         let _ = self.azurite.kill().await;
     }
 }
@@ -218,13 +247,18 @@ fn log_path(port: u16) -> PathBuf {
     std::env::temp_dir().join(format!("gamefleet-azurite-{port}.log"))
 }
 
-async fn spawn(bin: &Path, port: u16) -> io::Result<Procs> {
+async fn spawn(bin: &Path, port: u16, location: Option<&Path>) -> io::Result<Procs> {
     let log = log_path(port);
     let log_file = std::fs::File::create(&log)?;
-    let mut azurite = Command::new(bin)
-        .args(["--tableHost", "127.0.0.1", "--tablePort"])
-        .arg(port.to_string())
-        .args(["--inMemoryPersistence", "--disableTelemetry", "--silent"])
+    let mut cmd = Command::new(bin);
+    cmd.args(["--tableHost", "127.0.0.1", "--tablePort"])
+        .arg(port.to_string());
+    match location {
+        Some(dir) => cmd.arg("--location").arg(dir),
+        None => cmd.arg("--inMemoryPersistence"),
+    };
+    let mut azurite = cmd
+        .args(["--disableTelemetry", "--silent"])
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)

@@ -1,0 +1,101 @@
+//! A store that re-creates its table when the table is gone (storage lost it,
+//! someone deleted it) and retries the call once, so the service recovers by
+//! itself, as it would after a restart. Reconcile then re-adopts every group
+//! gamefleet tagged.
+
+use crate::fleet::{ContainerGroupName, Etag, GroupKey, GroupRecord, ResourceGroup, Versioned};
+use crate::ports::{BatchOutcome, FleetStore, ListQuery, SessionWrite, StoreError};
+use async_trait::async_trait;
+
+#[derive(Debug)]
+pub struct Healing<S> {
+    inner: S,
+    /// One re-creation at a time.
+    healing: tokio::sync::Mutex<()>,
+}
+
+impl<S: FleetStore> Healing<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            healing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    async fn heal(&self) -> Result<(), StoreError> {
+        let _one = self.healing.lock().await;
+        tracing::warn!("the fleet table is missing: creating it again");
+        self.inner.ensure_ready().await
+    }
+}
+
+/// Run `$call`; if the table is missing, re-create it and run `$call` once more.
+macro_rules! healing {
+    ($self:ident, $call:expr) => {{
+        match $call {
+            Err(StoreError::TableMissing) => {
+                $self.heal().await?;
+                $call
+            }
+            other => other,
+        }
+    }};
+}
+
+#[async_trait]
+impl<S: FleetStore> FleetStore for Healing<S> {
+    async fn ensure_ready(&self) -> Result<(), StoreError> {
+        self.inner.ensure_ready().await
+    }
+
+    async fn insert(&self, record: &GroupRecord) -> Result<Etag, StoreError> {
+        healing!(self, self.inner.insert(record).await)
+    }
+
+    async fn get(&self, key: &GroupKey) -> Result<Option<Versioned<GroupRecord>>, StoreError> {
+        healing!(self, self.inner.get(key).await)
+    }
+
+    async fn get_many(
+        &self,
+        rg: &ResourceGroup,
+        names: &[ContainerGroupName],
+    ) -> Result<Vec<Versioned<GroupRecord>>, StoreError> {
+        healing!(self, self.inner.get_many(rg, names).await)
+    }
+
+    async fn replace(&self, record: &GroupRecord, etag: &Etag) -> Result<Etag, StoreError> {
+        healing!(self, self.inner.replace(record, etag).await)
+    }
+
+    async fn delete(&self, key: &GroupKey, etag: Option<&Etag>) -> Result<(), StoreError> {
+        healing!(self, self.inner.delete(key, etag).await)
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Versioned<GroupRecord>>, StoreError> {
+        healing!(self, self.inner.list(query).await)
+    }
+
+    async fn write_sessions(
+        &self,
+        rg: &ResourceGroup,
+        writes: &[SessionWrite],
+    ) -> Result<BatchOutcome, StoreError> {
+        let first = self.inner.write_sessions(rg, writes).await;
+        match first {
+            Err(StoreError::TableMissing)
+            | Ok(BatchOutcome::Failed {
+                error: StoreError::TableMissing,
+                ..
+            }) => {
+                self.heal().await?;
+                self.inner.write_sessions(rg, writes).await
+            }
+            other => other,
+        }
+    }
+}

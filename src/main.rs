@@ -171,6 +171,7 @@ async fn serve(port_override: Option<u16>) -> Result<(), Error> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     gamefleet::app::ensure_table(&app);
+    let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, table = %config.storage.table, arm = %config.arm.endpoint, "gamefleet listening");
     axum::serve(listener, gamefleet::http::router(app))
         .with_graceful_shutdown(gamefleet::shutdown_signal())

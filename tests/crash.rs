@@ -18,11 +18,14 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 struct Stack {
+    /// The handler's output (stdout + stderr of every start), shown when a wait fails.
+    log: tempfile::NamedTempFile,
     sim: Simulator,
     store: TableStore,
     env: Vec<(String, String)>,
-    base: String,
-    port: u16,
+    /// The running handler's address: it binds port 0 on each start (so
+    /// parallel tests never race for a port) and logs where it listens.
+    base: std::sync::Mutex<String>,
     http: reqwest::Client,
 }
 
@@ -30,11 +33,6 @@ impl Stack {
     async fn new() -> Stack {
         let azurite = Azurite::shared().await;
         let table = unique_table();
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let base = format!("http://127.0.0.1:{port}");
         let sim = Simulator::start(SimConfig {
             // Long enough that the kill after the PUT lands before Event Grid's event.
             provisioning_delay: Duration::from_millis(500),
@@ -55,11 +53,11 @@ impl Stack {
             ("ARM_ENDPOINT", sim.arm_endpoint()),
             ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
             ("IDENTITY_HEADER", sim.identity_header().to_owned()),
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_owned()),
             ("RECONCILE_INTERVAL", "0s".to_owned()),
             ("FLEET_CREATING_TIMEOUT", "0s".to_owned()),
             ("DELETE_WAIT", "5s".to_owned()),
-            ("RUST_LOG", "warn".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -73,11 +71,11 @@ impl Stack {
         .unwrap();
         store.ensure_ready().await.unwrap();
         Stack {
+            log: tempfile::NamedTempFile::new().unwrap(),
             sim,
             store,
             env,
-            base,
-            port,
+            base: std::sync::Mutex::new(String::new()),
             http: reqwest::Client::new(),
         }
     }
@@ -86,8 +84,8 @@ impl Stack {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamefleet"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::from(self.append_log()))
+            .stderr(Stdio::from(self.append_log()))
             .kill_on_drop(true);
         for (k, v) in &self.env {
             cmd.env(k, v);
@@ -95,20 +93,47 @@ impl Stack {
         if let Some(p) = failpoint {
             cmd.env("FAILPOINTS", format!("{p}=pause"));
         }
+        let marker = format!("--- start {} ---", uuid::Uuid::new_v4());
+        {
+            use std::io::Write;
+            let _ = writeln!(self.append_log(), "{marker} (failpoint {failpoint:?})");
+        }
         let child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "handler did not start");
+        loop {
+            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            let this_run = log.rsplit(&marker).next().unwrap_or_default();
+            if let Some(addr) = this_run
+                .split("gamefleet listening addr=")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+            {
+                *self.base.lock().unwrap() = format!("http://{addr}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "handler did not start:\n{this_run}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         child
     }
 
+    /// The log opened for appending (every process writes at the end).
+    fn append_log(&self) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.log.path())
+            .unwrap()
+    }
+
+    fn base(&self) -> String {
+        self.base.lock().unwrap().clone()
+    }
+
     fn post(&self, path: &str, body: Value) -> tokio::task::JoinHandle<()> {
-        let (http, url) = (self.http.clone(), format!("{}{path}", self.base));
+        let (http, url) = (self.http.clone(), format!("{}{path}", self.base()));
         tokio::spawn(async move {
             let _ = http
                 .post(url)
@@ -121,7 +146,7 @@ impl Stack {
 
     async fn gc(&self) -> Value {
         let env = gamefleet_sim::events::timer_envelope("timer", false);
-        let r = gamefleet_sim::host::invoke(&self.http, &self.base, "GC", &env)
+        let r = gamefleet_sim::host::invoke(&self.http, &self.base(), "GC", &env)
             .await
             .unwrap();
         assert!(r.status().is_success());
@@ -140,7 +165,10 @@ impl Stack {
     async fn until(&self, what: &str, check: impl AsyncFn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !check().await {
-            assert!(Instant::now() < deadline, "never saw: {what}");
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+                panic!("never saw: {what}\n--- handler log ---\n{log}");
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -314,7 +342,8 @@ async fn crash_in_gc(point: &str) {
     running(&s, "g2").await;
     let mut h = s.start(Some(point)).await;
     for n in ["g1", "g2"] {
-        s.post("/api/SetState", json!({"resourceGroup": "games", "containerGroupName": n, "state": "MarkedForDeletion"})).await.unwrap();
+        let r = s.http.post(format!("{}/api/SetState", s.base())).json(&json!({"resourceGroup": "games", "containerGroupName": n, "state": "MarkedForDeletion"})).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
     let _call = s.post("/GC", gamefleet_sim::events::timer_envelope("timer", false));
     match point {

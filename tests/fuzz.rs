@@ -41,6 +41,15 @@ use std::time::{Duration, Instant};
 
 type Check = Result<(), TestCaseError>;
 
+thread_local! {
+    /// Inputs a parser accepted in this property (each property runs on its own thread).
+    static ACCEPTED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn accepted() {
+    ACCEPTED.with(|a| a.set(a.get() + 1));
+}
+
 // ---------------------------------------------------------------------------
 // The harness: a TestRunner per property, executions counted, one summary row.
 // ---------------------------------------------------------------------------
@@ -92,13 +101,15 @@ where
         ..Config::default()
     };
     let runs = AtomicU64::new(0);
+    ACCEPTED.with(|a| a.set(0));
     let start = Instant::now();
     let result = TestRunner::new(config).run(&strategy, |input| {
         runs.fetch_add(1, Ordering::Relaxed);
         check(input)
     });
     let runs = runs.into_inner();
-    row(name, runs, u32::from(result.is_err()), start.elapsed());
+    let ok = ACCEPTED.with(|a| a.get());
+    row(name, runs, ok, u32::from(result.is_err()), start.elapsed());
     if let Err(e) = result {
         panic!(
             "{name} failed (FUZZ_SEED={} reproduces it, {runs} executions with shrinking): {e}",
@@ -107,9 +118,12 @@ where
     }
 }
 
-fn row(name: &str, executions: u64, failures: u32, took: Duration) {
+/// `fuzz | property | executions | accepted | failures | time`: accepted counts the
+/// `Ok` results (a property may run several parsers per input), to show the
+/// inputs get past the first check.
+fn row(name: &str, executions: u64, accepted: u64, failures: u32, took: Duration) {
     println!(
-        "fuzz | {name:<34} | {executions:>9} | {failures:>8} | {:>8.2}s",
+        "fuzz | {name:<36} | {executions:>10} | {accepted:>10} | {failures:>8} | {:>8.2}s",
         took.as_secs_f64()
     );
 }
@@ -234,7 +248,11 @@ fn api_err(e: &ApiError) -> Check {
     );
     prop_assert!(!e.message.trim().is_empty(), "empty message: {:?}", e);
     prop_assert!(!e.code.trim().is_empty(), "empty code: {:?}", e);
-    prop_assert!(e.retry_after.is_none(), "bad input with Retry-After: {:?}", e);
+    prop_assert!(
+        e.retry_after.is_none(),
+        "bad input with Retry-After: {:?}",
+        e
+    );
     Ok(())
 }
 
@@ -302,7 +320,9 @@ const INJECTED: [&str; 3] = [
 fn spec_oracle(spec: &ContainerGroupSpec, key: &GroupKey, url: &str) -> Check {
     for url in [Some(url), None] {
         let body = spec.to_arm_body(key, url);
-        let obj = body.as_object().ok_or_else(|| fail("ARM body is not an object"))?;
+        let obj = body
+            .as_object()
+            .ok_or_else(|| fail("ARM body is not an object"))?;
         for k in obj.keys() {
             prop_assert!(
                 ["location", "tags", "zones", "identity", "properties"].contains(&k.as_str()),
@@ -323,14 +343,21 @@ fn spec_oracle(spec: &ContainerGroupSpec, key: &GroupKey, url: &str) -> Check {
             .and_then(Value::as_object)
             .ok_or_else(|| fail("no properties"))?;
         prop_assert!(
-            matches!(props.get("osType").and_then(Value::as_str), Some("Linux" | "Windows")),
+            matches!(
+                props.get("osType").and_then(Value::as_str),
+                Some("Linux" | "Windows")
+            ),
             "osType {:?}",
             props.get("osType")
         );
         if let Some(ip) = props.get("ipAddress") {
             prop_assert!(ip["ports"].as_array().is_some_and(|p| !p.is_empty()));
             let t = ip["type"].as_str().unwrap_or_default().to_ascii_lowercase();
-            prop_assert!(t == "public" || t == "private", "ipAddress.type {:?}", ip["type"]);
+            prop_assert!(
+                t == "public" || t == "private",
+                "ipAddress.type {:?}",
+                ip["type"]
+            );
         }
         let containers = props
             .get("containers")
@@ -339,7 +366,9 @@ fn spec_oracle(spec: &ContainerGroupSpec, key: &GroupKey, url: &str) -> Check {
         prop_assert!(!containers.is_empty());
         let mut names = HashSet::new();
         for c in containers {
-            let name = c["name"].as_str().ok_or_else(|| fail("container without name"))?;
+            let name = c["name"]
+                .as_str()
+                .ok_or_else(|| fail("container without name"))?;
             prop_assert_eq!(container_verdict(name), Valid, "container name {:?}", name);
             prop_assert!(names.insert(name.to_owned()), "container {:?} twice", name);
             let cp = c["properties"]
@@ -375,11 +404,37 @@ fn spec_oracle(spec: &ContainerGroupSpec, key: &GroupKey, url: &str) -> Check {
                 prop_assert_eq!(values(INJECTED[0]), vec![&url]);
             }
             for e in env {
-                prop_assert!(e["name"].as_str().is_some_and(|n| !n.is_empty()), "env {:?}", e);
+                prop_assert!(
+                    e["name"].as_str().is_some_and(|n| !n.is_empty()),
+                    "env {:?}",
+                    e
+                );
             }
         }
     }
     Ok(())
+}
+
+/// An accepted body starts with one well-formed JSON document. (Anything after it
+/// is accepted too, which is a bug: see `bug_bodies_with_trailing_characters_are_refused`.)
+fn document_oracle(b: &[u8]) -> Check {
+    let mut docs = serde_json::Deserializer::from_slice(b).into_iter::<serde::de::IgnoredAny>();
+    let first = docs.next();
+    prop_assert!(
+        matches!(first, Some(Ok(_))),
+        "accepted a body that does not start with a JSON document: {:?} ({:?})",
+        Bytes(b.to_vec()),
+        first
+    );
+    Ok(())
+}
+
+/// The first JSON value of a body (what the parsers read).
+fn first_value(b: &[u8]) -> Option<Value> {
+    serde_json::Deserializer::from_slice(b)
+        .into_iter::<Value>()
+        .next()
+        .and_then(Result::ok)
 }
 
 fn fail(msg: &str) -> TestCaseError {
@@ -470,7 +525,9 @@ fn event_oracle(r: &Result<ResourceEvent, String>, src: &Value) -> Check {
     prop_assert_eq!(ev.operation.as_deref(), ds("operationName"));
     let uri = ds("resourceUri").or(st("subject"));
     match (&ev.resource, uri) {
-        (Some(_), None) => return Err(fail("a resource from an event without resourceUri/subject")),
+        (Some(_), None) => {
+            return Err(fail("a resource from an event without resourceUri/subject"))
+        }
         (Some(id), Some(u)) => {
             resource_oracle(id)?;
             prop_assert!(u.contains(&id.name) && u.contains(&id.resource_group));
@@ -484,13 +541,22 @@ const CONTAINER_GROUPS: &str = "Microsoft.ContainerInstance/containerGroups";
 
 fn resource_oracle(id: &ResourceId) -> Check {
     for s in [&id.subscription, &id.resource_group, &id.name] {
-        prop_assert!(!s.is_empty() && !s.contains('/'), "segment {:?} in {:?}", s, id);
+        prop_assert!(
+            !s.is_empty() && !s.contains('/'),
+            "segment {:?} in {:?}",
+            s,
+            id
+        );
     }
     let (ns, ty) = id
         .resource_type
         .split_once('/')
         .ok_or_else(|| fail("resource type without '/'"))?;
-    prop_assert!(!ns.is_empty() && !ty.is_empty() && !ty.contains('/'), "{:?}", id);
+    prop_assert!(
+        !ns.is_empty() && !ty.is_empty() && !ty.contains('/'),
+        "{:?}",
+        id
+    );
     if let Some(child) = &id.child {
         prop_assert_eq!(child, &child.to_ascii_lowercase());
     }
@@ -501,7 +567,10 @@ fn resource_oracle(id: &ResourceId) -> Check {
         id.resource_group,
         id.resource_type,
         id.name,
-        id.child.as_ref().map(|c| format!("/{c}")).unwrap_or_default()
+        id.child
+            .as_ref()
+            .map(|c| format!("/{c}"))
+            .unwrap_or_default()
     );
     let reparsed = ResourceId::parse(&again);
     prop_assert_eq!(reparsed.as_ref(), Some(id));
@@ -517,7 +586,9 @@ fn resource_oracle(id: &ResourceId) -> Check {
         prop_assert_eq!(k.resource_group.as_str(), id.resource_group.as_str());
         prop_assert_eq!(k.name.as_str(), id.name.as_str());
     } else if wanted && rg_verdict(&id.resource_group) == Valid && cg_verdict(&id.name) == Valid {
-        return Err(fail(&format!("no group_key for the container group {id:?}")));
+        return Err(fail(&format!(
+            "no group_key for the container group {id:?}"
+        )));
     }
     Ok(())
 }
@@ -526,6 +597,10 @@ fn resource_oracle(id: &ResourceId) -> Check {
 
 fn run_create(b: &[u8]) -> Result<Result<(GroupKey, ContainerGroupSpec), ApiError>, TestCaseError> {
     let r = requests::create(b);
+    if r.is_ok() {
+        accepted();
+        document_oracle(b)?;
+    }
     match &r {
         Ok((key, spec)) => {
             key_oracle(key)?;
@@ -538,6 +613,10 @@ fn run_create(b: &[u8]) -> Result<Result<(GroupKey, ContainerGroupSpec), ApiErro
 
 fn run_delete(b: &[u8]) -> Result<Result<(GroupKey, bool), ApiError>, TestCaseError> {
     let r = requests::delete(b);
+    if r.is_ok() {
+        accepted();
+        document_oracle(b)?;
+    }
     match &r {
         Ok((key, _)) => key_oracle(key)?,
         Err(e) => api_err(e)?,
@@ -547,6 +626,10 @@ fn run_delete(b: &[u8]) -> Result<Result<(GroupKey, bool), ApiError>, TestCaseEr
 
 fn run_details(b: &[u8]) -> Result<Result<requests::Details, ApiError>, TestCaseError> {
     let r = requests::details(b);
+    if r.is_ok() {
+        accepted();
+        document_oracle(b)?;
+    }
     match &r {
         Ok(requests::Details::Group(key)) => key_oracle(key)?,
         Ok(requests::Details::Logs { key, container, .. }) => {
@@ -562,13 +645,20 @@ type Sessions = Vec<(GroupKey, ActiveSessions)>;
 
 fn run_set_sessions(b: &[u8]) -> Result<Result<Sessions, ApiError>, TestCaseError> {
     let r = requests::set_sessions(b);
+    if r.is_ok() {
+        accepted();
+        document_oracle(b)?;
+    }
     match &r {
         Ok(items) => {
             let mut seen = HashSet::new();
             for (key, n) in items {
                 key_oracle(key)?;
                 sessions_oracle(*n)?;
-                let folded = (key.resource_group.as_str().to_lowercase(), key.name.to_string());
+                let folded = (
+                    key.resource_group.as_str().to_lowercase(),
+                    key.name.to_string(),
+                );
                 prop_assert!(seen.insert(folded), "{} named twice in {:?}", key, items);
             }
         }
@@ -581,6 +671,10 @@ fn run_report_sessions(
     b: &[u8],
 ) -> Result<Result<(GroupKey, ActiveSessions), ApiError>, TestCaseError> {
     let r = requests::report_sessions(b);
+    if r.is_ok() {
+        accepted();
+        document_oracle(b)?;
+    }
     match &r {
         Ok((key, n)) => {
             key_oracle(key)?;
@@ -595,6 +689,10 @@ type SetState = (GroupKey, StateTarget, Option<String>);
 
 fn run_set_state(b: &[u8]) -> Result<Result<SetState, ApiError>, TestCaseError> {
     let r = requests::set_state(b);
+    if r.is_ok() {
+        accepted();
+        document_oracle(b)?;
+    }
     match &r {
         Ok((key, _, reason)) => {
             key_oracle(key)?;
@@ -614,6 +712,10 @@ fn defaults() -> &'static Defaults {
 
 fn run_power(b: &[u8]) -> Result<Result<power::PowerRequest, ApiError>, TestCaseError> {
     let r = requests::power(b, defaults());
+    if r.is_ok() {
+        accepted();
+        document_oracle(b)?;
+    }
     match &r {
         Ok(req) => {
             prop_assert!(!req.settings.interval.is_zero());
@@ -622,13 +724,17 @@ fn run_power(b: &[u8]) -> Result<Result<power::PowerRequest, ApiError>, TestCase
             let (PowerTarget::Resource(t) | PowerTarget::Secret(t)) = &req.target;
             prop_assert!(!t.is_empty() && t.trim() == t, "target {:?}", t);
             // The same as the lifecycle parser on the same JSON.
-            let v: Value = serde_json::from_slice(b).map_err(|e| fail(&e.to_string()))?;
+            let v: Value =
+                first_value(b).ok_or_else(|| fail("no JSON value in an accepted body"))?;
             let same = power::parse_request(&v, defaults());
             prop_assert_eq!(same.as_ref(), Ok(req));
         }
         Err(e) => {
             api_err(e)?;
-            prop_assert!(matches!(e.code.as_str(), "InvalidAction" | "InvalidRequest"));
+            prop_assert!(matches!(
+                e.code.as_str(),
+                "InvalidAction" | "InvalidRequest"
+            ));
         }
     }
     Ok(r)
@@ -638,7 +744,8 @@ fn run_power(b: &[u8]) -> Result<Result<power::PowerRequest, ApiError>, TestCase
 fn run_invocation(b: &[u8]) -> Result<Option<Invocation>, TestCaseError> {
     match body::parse::<Invocation>(b) {
         Ok(inv) => {
-            prop_assert!(!inv.function_name().is_empty());
+            accepted();
+            document_oracle(b)?;
             if let Some(t) = inv.trigger("eventGridEvent") {
                 delivery_oracle(t)?;
             }
@@ -655,6 +762,9 @@ fn run_list(
     q: &HashMap<String, String>,
 ) -> Result<Result<(Option<GroupState>, Option<ResourceGroup>), ApiError>, TestCaseError> {
     let r = requests::list(q);
+    if r.is_ok() {
+        accepted();
+    }
     match &r {
         Ok((_, Some(rg))) => rg_oracle(rg)?,
         Ok(_) => {}
@@ -663,8 +773,15 @@ fn run_list(
     Ok(r)
 }
 
-fn run_spec(v: &Value, key: &GroupKey, url: &str) -> Result<Result<ContainerGroupSpec, String>, TestCaseError> {
+fn run_spec(
+    v: &Value,
+    key: &GroupKey,
+    url: &str,
+) -> Result<Result<ContainerGroupSpec, String>, TestCaseError> {
     let r = ContainerGroupSpec::parse(v);
+    if r.is_ok() {
+        accepted();
+    }
     match &r {
         Ok(spec) => spec_oracle(spec, key, url)?,
         Err(m) => prop_assert!(!m.trim().is_empty()),
@@ -675,6 +792,7 @@ fn run_spec(v: &Value, key: &GroupKey, url: &str) -> Result<Result<ContainerGrou
 fn run_power_value(v: &Value) -> Check {
     match power::parse_request(v, defaults()) {
         Ok(req) => {
+            accepted();
             prop_assert!(!req.settings.interval.is_zero());
             prop_assert!(req.settings.interval <= power::MAX_INTERVAL);
             prop_assert!(req.settings.max_wait <= power::MAX_WAIT);
@@ -686,6 +804,9 @@ fn run_power_value(v: &Value) -> Check {
 
 fn run_from_json(v: &Value) -> Check {
     let r = ActiveSessions::from_json(v);
+    if r.is_ok() {
+        accepted();
+    }
     let want = match v {
         Value::Number(n) => match n.as_u64() {
             Some(u) if u <= i32::MAX as u64 => Valid,
@@ -826,6 +947,14 @@ fn render(v: &Value) -> Vec<u8> {
         s.replace_range(at..at + marker.len() + end + 1, &lit);
     }
     s.into_bytes()
+}
+
+/// A generated value as the parser sees it (raw numbers parsed).
+fn cooked(v: &Value) -> Value {
+    match v.as_str().and_then(|s| s.strip_prefix(RAW)) {
+        Some(lit) => serde_json::from_str(lit).unwrap_or(Value::Null),
+        None => v.clone(),
+    }
 }
 
 /// activeSessions values with their verdict: 0..=i32::MAX only, whole numbers.
@@ -1012,24 +1141,57 @@ fn arb_json() -> BoxedStrategy<Value> {
 }
 
 fn non_string() -> BoxedStrategy<Value> {
-    arb_json().prop_filter("not a string", |v| !v.is_string()).boxed()
+    arb_json()
+        .prop_filter("not a string", |v| !v.is_string())
+        .boxed()
 }
 
 /// JSON-ish text: valid and invalid literals (huge numbers, lone surrogates,
 /// NaN, single quotes, bad escapes), duplicate keys, trailing commas.
 fn json_text() -> BoxedStrategy<String> {
     let tokens = vec![
-        "null", "true", "false", "0", "-0", "1e400", "-1e400", "2147483648", "1.5", "01",
-        "1.", ".5", "+1", "NaN", "Infinity", "-", "\"\\ud800\"", "\"\\udc00\\ud800\"",
-        "\"\\u0000\"", "\"\\x41\"", "'single'", "\"unterminated", "\"\\u12\"", "[", "{", "]",
-        "}", ",", ":", "\u{feff}", "/* c */", "// c\n",
+        "null",
+        "true",
+        "false",
+        "0",
+        "-0",
+        "1e400",
+        "-1e400",
+        "2147483648",
+        "1.5",
+        "01",
+        "1.",
+        ".5",
+        "+1",
+        "NaN",
+        "Infinity",
+        "-",
+        "\"\\ud800\"",
+        "\"\\udc00\\ud800\"",
+        "\"\\u0000\"",
+        "\"\\x41\"",
+        "'single'",
+        "\"unterminated",
+        "\"\\u12\"",
+        "[",
+        "{",
+        "]",
+        "}",
+        ",",
+        ":",
+        "\u{feff}",
+        "/* c */",
+        "// c\n",
     ];
     let leaf = prop_oneof![
         2 => select(tokens).prop_map(str::to_owned),
         3 => json_leaf().prop_map(|v| v.to_string()),
     ];
     leaf.prop_recursive(4, 32, 5, |inner| {
-        let member = (json_key().prop_map(|k| Value::String(k).to_string()), inner.clone());
+        let member = (
+            json_key().prop_map(|k| Value::String(k).to_string()),
+            inner.clone(),
+        );
         prop_oneof![
             vec(inner.clone(), 0..5).prop_map(|xs| format!("[{}]", xs.join(","))),
             vec(member, 0..5).prop_map(|kv| {
@@ -1058,9 +1220,30 @@ enum ByteOp {
 
 fn byte_op() -> BoxedStrategy<ByteOp> {
     let tokens: Vec<&'static [u8]> = vec![
-        b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82", b"\\ud800",
-        b"\"", b"\\", b"{", b"[", b"]", b"}", b",", b":", b"null", b"1e400", b"-", b"\x00",
-        b"\xef\xbb\xbf", b"\"\"", b"{}", b"[]", b"\x7f", b" ",
+        b"\xff",
+        b"\xc0\x80",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xe2\x82",
+        b"\\ud800",
+        b"\"",
+        b"\\",
+        b"{",
+        b"[",
+        b"]",
+        b"}",
+        b",",
+        b":",
+        b"null",
+        b"1e400",
+        b"-",
+        b"\x00",
+        b"\xef\xbb\xbf",
+        b"\"\"",
+        b"{}",
+        b"[]",
+        b"\x7f",
+        b" ",
     ];
     prop_oneof![
         3 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| ByteOp::Set(i, b)),
@@ -1128,13 +1311,19 @@ fn field(name: &'static str, (value, verdict): (Value, Verdict)) -> Field {
 }
 
 /// Optional field: absent, or a value with its verdict.
-fn optional(
-    name: &'static str,
-    present: BoxedStrategy<(Value, Verdict)>,
-) -> BoxedStrategy<Field> {
+fn optional(name: &'static str, present: BoxedStrategy<(Value, Verdict)>) -> BoxedStrategy<Field> {
     prop_oneof![
         1 => Just(Field { name, value: None, verdict: Valid }),
         2 => present.prop_map(move |fv| field(name, fv)),
+    ]
+    .boxed()
+}
+
+/// A field that is present most of the time.
+fn usually(name: &'static str, present: BoxedStrategy<(Value, Verdict)>) -> BoxedStrategy<Field> {
+    prop_oneof![
+        1 => Just(Field { name, value: None, verdict: Valid }),
+        8 => present.prop_map(move |fv| field(name, fv)),
     ]
     .boxed()
 }
@@ -1156,7 +1345,16 @@ enum BodyOp {
 }
 
 fn body_op() -> BoxedStrategy<BodyOp> {
-    let extra_keys = vec!["extra", "ResourceGroup", "resourcegroup", "ACTIVESESSIONS", "__proto__", "", "constructor", "containergroup"];
+    let extra_keys = vec![
+        "extra",
+        "ResourceGroup",
+        "resourcegroup",
+        "ACTIVESESSIONS",
+        "__proto__",
+        "",
+        "constructor",
+        "containergroup",
+    ];
     prop_oneof![
         12 => Just(BodyOp::Keep),
         2 => any::<usize>().prop_map(BodyOp::Drop),
@@ -1288,9 +1486,18 @@ fn delete_case() -> BoxedStrategy<Case> {
         1 => select(vec![json!(null), json!("true"), json!(1), json!(0), json!([]), json!("yes")])
             .prop_map(|v| (v, Invalid)),
     ];
-    (rg_field(), cg_field(), optional("force", force.boxed()), body_op())
+    (
+        rg_field(),
+        cg_field(),
+        optional("force", force.boxed()),
+        body_op(),
+    )
         .prop_map(|(rg, cg, force, op)| {
-            let fields = vec![field("resourceGroup", rg), field("containerGroupName", cg), force];
+            let fields = vec![
+                field("resourceGroup", rg),
+                field("containerGroupName", cg),
+                force,
+            ];
             assemble(fields, op, true, |f| optional_ok(f, &["force"]))
         })
         .boxed()
@@ -1345,6 +1552,7 @@ fn details_case() -> BoxedStrategy<Case> {
                 };
                 let mut rest = f.to_vec();
                 rest[3].verdict = container;
+                rest[3].value.get_or_insert(Value::Null);
                 optional_ok(&rest, &["type", "containerName", "tail"])
             })
         })
@@ -1366,7 +1574,13 @@ fn set_state_case() -> BoxedStrategy<Case> {
         1 => Just((json!(null), Valid)),
         1 => non_string().prop_filter("not null", |v| !v.is_null()).prop_map(|v| (v, Invalid)),
     ];
-    (rg_field(), cg_field(), state, optional("reason", reason.boxed()), body_op())
+    (
+        rg_field(),
+        cg_field(),
+        state,
+        optional("reason", reason.boxed()),
+        body_op(),
+    )
         .prop_map(|(rg, cg, state, reason, op)| {
             let fields = vec![
                 field("resourceGroup", rg),
@@ -1446,7 +1660,10 @@ fn set_sessions_case() -> BoxedStrategy<SetSessionsCase> {
             for ((fields, junk), drop_one) in items {
                 match (fields, junk) {
                     (Some(mut fields), _) => {
-                        if drop_one && fields.iter().all(|f| f.verdict == Valid) && values.len() % 3 == 2 {
+                        if drop_one
+                            && fields.iter().all(|f| f.verdict == Valid)
+                            && values.len() % 3 == 2
+                        {
                             fields[values.len() % 3].value = None;
                         }
                         verdict = verdict.and(required(&fields));
@@ -1499,23 +1716,23 @@ fn set_sessions_case() -> BoxedStrategy<SetSessionsCase> {
 
 fn power_case() -> BoxedStrategy<Case> {
     let action = prop_oneof![
-        4 => select(vec!["start", "stop", "toggle", "restart", "status"]).prop_map(|s| (json!(s), Valid)),
+        12 => select(vec!["start", "stop", "toggle", "restart", "status"]).prop_map(|s| (json!(s), Valid)),
         1 => select(vec!["START", "Start", "reboot", "", " start", "off"]).prop_map(|s| (json!(s), Invalid)),
         1 => non_string().prop_filter("not null", |v| !v.is_null()).prop_map(|v| (v, Invalid)),
     ];
     let provider = prop_oneof![
-        4 => select(vec!["aci", "oci-compute", "oci-container-instance"]).prop_map(|s| (json!(s), Valid)),
+        12 => select(vec!["aci", "oci-compute", "oci-container-instance"]).prop_map(|s| (json!(s), Valid)),
         1 => select(vec!["ACI", "gcp", "", "oci"]).prop_map(|s| (json!(s), Invalid)),
         1 => non_string().prop_filter("not null", |v| !v.is_null()).prop_map(|v| (v, Invalid)),
     ];
     let target = prop_oneof![
-        4 => select(vec![
+        10 => select(vec![
             "ocid1.instance.oc1..aaaa",
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerInstance/containerGroups/cg",
             "rg/cg",
             "  padded  ",
         ]).prop_map(|s| (json!(s), Valid)),
-        1 => odd_string().prop_map(|s| {
+        2 => odd_string().prop_map(|s| {
             let v = if s.trim().is_empty() { Invalid } else { Valid };
             (json!(s), v)
         }),
@@ -1524,30 +1741,39 @@ fn power_case() -> BoxedStrategy<Case> {
     ];
     let seconds = |max: f64| {
         prop_oneof![
-            3 => (0.001..max).prop_map(|x| (json!(x), Valid)),
-            2 => select(vec![1u64, 15, max as u64]).prop_map(|x| (json!(x), Valid)),
+            5 => (0.001..max).prop_map(|x| (json!(x), Valid)),
+            3 => select(vec![1u64, 15, max as u64]).prop_map(|x| (json!(x), Valid)),
             1 => Just((json!(null), Valid)),
-            2 => select(vec![json!(-1), json!(max + 0.5), json!(u64::MAX), json!("5"), json!(true), raw("1e400"), raw("-0.0001")])
+            1 => select(vec![json!(-1), json!(max + 0.5), json!(u64::MAX), json!("5"), json!(true), raw("1e400"), raw("-0.0001")])
                 .prop_map(|v| (v, Invalid)),
         ]
         .boxed()
     };
     let wait = prop_oneof![
-        3 => any::<bool>().prop_map(|b| (json!(b), Valid)),
+        6 => any::<bool>().prop_map(|b| (json!(b), Valid)),
         1 => select(vec![json!("true"), json!(1), json!([])]).prop_map(|v| (v, Invalid)),
     ];
     (
-        optional("action", action.boxed()),
-        optional("provider", provider.boxed()),
-        optional("resource", target.clone().boxed()),
-        optional("secretId", target.boxed()),
+        usually("action", action.boxed()),
+        usually("provider", provider.boxed()),
+        target.clone(),
+        target,
+        // Which of resource / secretId is given: one (mostly), both or neither.
+        prop_oneof![4 => Just((true, false)), 4 => Just((false, true)), 1 => Just((true, true)), 1 => Just((false, false))],
         optional("pollIntervalSeconds", seconds(600.0)),
         optional("maxWaitSeconds", seconds(3600.0)),
         optional("wait", wait.boxed()),
         body_op(),
     )
-        .prop_map(|(a, p, r, s, i, w, wt, op)| {
-            let fields = vec![a, p, r, s, i, w, wt];
+        .prop_map(|(a, p, r, s, (has_r, has_s), i, w, wt, op)| {
+            let pick = |name, given: bool, fv| {
+                if given {
+                    field(name, fv)
+                } else {
+                    Field { name, value: None, verdict: Valid }
+                }
+            };
+            let fields = vec![a, p, pick("resource", has_r, r), pick("secretId", has_s, s), i, w, wt];
             assemble(fields, op, false, |f| {
                 let present = |i: usize| f[i].value.as_ref().filter(|v| !v.is_null());
                 // No defaults are configured: action, provider and one target are needed.
@@ -1682,7 +1908,11 @@ fn spec_value(s: &SpecParams) -> Value {
         .collect();
     props.insert("containers".into(), Value::Array(cs));
     if !s.init.is_empty() {
-        let cs: Vec<Value> = s.init.iter().map(|c| container_value(c, s.rest, false)).collect();
+        let cs: Vec<Value> = s
+            .init
+            .iter()
+            .map(|c| container_value(c, s.rest, false))
+            .collect();
         props.insert("initContainers".into(), Value::Array(cs));
     }
     if let Some(t) = s.ip {
@@ -1752,7 +1982,17 @@ fn spec_mut() -> BoxedStrategy<SpecMut> {
             .prop_map(|(i, v)| SpecMut::ContainerNotObject(i, v)),
     ];
     let number = prop_oneof![
-        select(vec![json!(0), json!(-1), json!(0.25), json!(4), json!("1"), json!(null), json!(1e-300), json!(u64::MAX), json!(-0.0)]),
+        select(vec![
+            json!(0),
+            json!(-1),
+            json!(0.25),
+            json!(4),
+            json!("1"),
+            json!(null),
+            json!(1e-300),
+            json!(u64::MAX),
+            json!(-0.0)
+        ]),
         non_string(),
     ];
     let b = prop_oneof![
@@ -1855,9 +2095,9 @@ fn apply_spec_mut(p: &SpecParams, m: SpecMut) -> SpecCase {
             Invalid
         }
         SpecMut::OsType(os) => {
-            let ok = os
-                .as_str()
-                .is_some_and(|s| s.eq_ignore_ascii_case("linux") || s.eq_ignore_ascii_case("windows"));
+            let ok = os.as_str().is_some_and(|s| {
+                s.eq_ignore_ascii_case("linux") || s.eq_ignore_ascii_case("windows")
+            });
             props_of(&mut v, rest).insert("osType".into(), os);
             if ok {
                 Valid
@@ -1951,7 +2191,9 @@ fn apply_spec_mut(p: &SpecParams, m: SpecMut) -> SpecCase {
             }
         }
         SpecMut::Tags(t) => {
-            let ok = t.as_object().is_some_and(|o| o.values().all(Value::is_string));
+            let ok = t
+                .as_object()
+                .is_some_and(|o| o.values().all(Value::is_string));
             v["tags"] = t;
             if ok {
                 Valid
@@ -1961,7 +2203,9 @@ fn apply_spec_mut(p: &SpecParams, m: SpecMut) -> SpecCase {
         }
         SpecMut::Ip(ip) => {
             let ok = ip.as_object().is_some_and(|o| {
-                o.get("ports").and_then(Value::as_array).is_some_and(|p| !p.is_empty())
+                o.get("ports")
+                    .and_then(Value::as_array)
+                    .is_some_and(|p| !p.is_empty())
                     && o.get("type").and_then(Value::as_str).is_some_and(|t| {
                         t.eq_ignore_ascii_case("public") || t.eq_ignore_ascii_case("private")
                     })
@@ -1988,7 +2232,9 @@ fn apply_spec_mut(p: &SpecParams, m: SpecMut) -> SpecCase {
         }
         SpecMut::Misplaced(i) => {
             if rest {
-                let image = cprops_of(&mut v, rest, i, n).remove("image").unwrap_or(Value::Null);
+                let image = cprops_of(&mut v, rest, i, n)
+                    .remove("image")
+                    .unwrap_or(Value::Null);
                 container_of(&mut v, rest, i, n)["image"] = image;
             } else {
                 container_of(&mut v, rest, i, n)["properties"] = json!({});
@@ -2239,67 +2485,92 @@ fn event_case() -> BoxedStrategy<EventCase> {
         ).prop_map(|(uri, status, op, other)| (Some((uri, status, op, other)), None)),
         1 => arb_json().prop_filter("not an object", |v| !v.is_object()).prop_map(|v| (None, Some(v))),
     ];
-    (any::<bool>(), id, ty, id_value, data, proptest::option::of(arb_json()))
-        .prop_map(|(cloud, (id, id_ok), (ty, ty_ok), (subject, subject_expect), data, decoy)| {
-            let mut o = Map::new();
-            let (type_key, decoy_key) = if cloud { ("type", "eventType") } else { ("eventType", "type") };
-            if cloud {
-                o.insert("specversion".into(), json!("1.0"));
-                o.insert("source".into(), json!("/subscriptions/s/resourceGroups/rg"));
-            } else {
-                o.insert("dataVersion".into(), json!("2"));
-            }
-            if let Some(id) = &id {
-                o.insert("id".into(), id.clone());
-            }
-            if let Some(ty) = &ty {
-                o.insert(type_key.into(), ty.clone());
-            }
-            // The other schema's type field must be ignored.
-            if let Some(d) = decoy {
-                o.insert(decoy_key.into(), d);
-            }
-            if let Some(s) = subject {
-                o.insert("subject".into(), s);
-            }
-            let mut resource = subject_expect;
-            match data {
-                (Some(((uri, uri_expect), status, op, other)), _) => {
-                    let mut d = Map::new();
-                    if let Some(x) = other {
-                        d.insert("claims".into(), x);
-                    }
-                    if let Some(u) = uri {
-                        if u.is_string() {
-                            resource = uri_expect;
+    (
+        any::<bool>(),
+        id,
+        ty,
+        id_value,
+        data,
+        proptest::option::of(arb_json()),
+    )
+        .prop_map(
+            |(cloud, (id, id_ok), (ty, ty_ok), (subject, subject_expect), data, decoy)| {
+                let mut o = Map::new();
+                let (type_key, decoy_key) = if cloud {
+                    ("type", "eventType")
+                } else {
+                    ("eventType", "type")
+                };
+                if cloud {
+                    o.insert("specversion".into(), json!("1.0"));
+                    o.insert("source".into(), json!("/subscriptions/s/resourceGroups/rg"));
+                } else {
+                    o.insert("dataVersion".into(), json!("2"));
+                }
+                if let Some(id) = &id {
+                    o.insert("id".into(), id.clone());
+                }
+                if let Some(ty) = &ty {
+                    o.insert(type_key.into(), ty.clone());
+                }
+                // The other schema's type field must be ignored.
+                if let Some(d) = decoy {
+                    o.insert(decoy_key.into(), d);
+                }
+                if let Some(s) = subject {
+                    o.insert("subject".into(), s);
+                }
+                let mut resource = subject_expect;
+                match data {
+                    (Some(((uri, uri_expect), status, op, other)), _) => {
+                        let mut d = Map::new();
+                        if let Some(x) = other {
+                            d.insert("claims".into(), x);
                         }
-                        d.insert("resourceUri".into(), u);
+                        if let Some(u) = uri {
+                            if u.is_string() {
+                                resource = uri_expect;
+                            }
+                            d.insert("resourceUri".into(), u);
+                        }
+                        if let Some(s) = status {
+                            d.insert("status".into(), json!(s));
+                        }
+                        if let Some(op) = op {
+                            d.insert("operationName".into(), json!(op));
+                        }
+                        o.insert("data".into(), Value::Object(d));
                     }
-                    if let Some(s) = status {
-                        d.insert("status".into(), json!(s));
+                    (None, Some(junk)) => {
+                        o.insert("data".into(), junk);
                     }
-                    if let Some(op) = op {
-                        d.insert("operationName".into(), json!(op));
-                    }
-                    o.insert("data".into(), Value::Object(d));
+                    (None, None) => {}
                 }
-                (None, Some(junk)) => {
-                    o.insert("data".into(), junk);
+                let ok = (id_ok && ty_ok).then(|| {
+                    let s = |v: &Option<Value>| {
+                        v.as_ref()
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    (s(&id), s(&ty))
+                });
+                EventCase {
+                    value: Value::Object(o),
+                    ok,
+                    resource,
                 }
-                (None, None) => {}
-            }
-            let ok = (id_ok && ty_ok).then(|| {
-                let s = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).unwrap_or_default().to_owned();
-                (s(&id), s(&ty))
-            });
-            EventCase { value: Value::Object(o), ok, resource }
-        })
+            },
+        )
         .boxed()
 }
 
 fn event_expect_check(r: &Result<ResourceEvent, String>, c: &EventCase) -> Check {
     match (&c.ok, r) {
-        (None, Ok(ev)) => Err(fail(&format!("event without id/type parsed: {ev:?} from {}", c.value))),
+        (None, Ok(ev)) => Err(fail(&format!(
+            "event without id/type parsed: {ev:?} from {}",
+            c.value
+        ))),
         (Some(_), Err(e)) => Err(fail(&format!("event refused ({e}): {}", c.value))),
         (None, Err(_)) => Ok(()),
         (Some((id, ty)), Ok(ev)) => {
@@ -2347,63 +2618,71 @@ fn delivery_case() -> BoxedStrategy<DeliveryCase> {
         vec(event_case(), 0..5),
         any::<bool>(),
         prop_oneof![6 => Just(0usize), 2 => 1usize..=3, 1 => Just(4usize)],
-        select(vec!["eventGridEvent", "eventGridEvent", "event", "EventGridEvent"]),
+        select(vec![
+            "eventGridEvent",
+            "eventGridEvent",
+            "event",
+            "EventGridEvent",
+        ]),
         proptest::option::of((select(vec!["other", "$return"]), arb_json())),
         envelope,
         proptest::option::of(odd_string()),
         non_string().prop_filter("not an object", |v| !v.is_object() && !v.is_null()),
     )
-        .prop_map(|(events, single, encoded, binding, extra, env, method, junk)| {
-            let single = single && events.len() == 1;
-            let mut delivery = if single {
-                events[0].value.clone()
-            } else {
-                Value::Array(events.iter().map(|e| e.value.clone()).collect())
-            };
-            for _ in 0..encoded {
-                delivery = Value::String(delivery.to_string());
-            }
-            let mut data = Map::new();
-            data.insert(binding.to_owned(), delivery.clone());
-            if let Some((k, v)) = extra {
-                data.insert(k.to_owned(), v);
-            }
-            let found = binding == "eventGridEvent" || data.len() == 1;
-            let mut meta = json!({"sys": {"UtcNow": "2024-05-01T12:00:06Z"}});
-            if let Some(m) = &method {
-                meta["sys"]["MethodName"] = json!(m);
-            }
-            let mut top = json!({"Data": data, "Metadata": meta});
-            let mut delivery = Some(delivery);
-            let mut bytes = None;
-            match env {
-                1 => {
-                    top["Data"] = junk;
-                    delivery = None;
+        .prop_map(
+            |(events, single, encoded, binding, extra, env, method, junk)| {
+                let single = single && events.len() == 1;
+                let mut delivery = if single {
+                    events[0].value.clone()
+                } else {
+                    Value::Array(events.iter().map(|e| e.value.clone()).collect())
+                };
+                for _ in 0..encoded {
+                    delivery = Value::String(delivery.to_string());
                 }
-                2 => {
-                    top["Metadata"] = junk;
-                    delivery = None;
+                let mut data = Map::new();
+                data.insert(binding.to_owned(), delivery.clone());
+                if let Some((k, v)) = extra {
+                    data.insert(k.to_owned(), v);
                 }
-                3 => {
-                    bytes = Some(format!("{{\"Data\":{{}},{}", &top.to_string()[1..]).into_bytes());
-                    delivery = None;
+                let found = binding == "eventGridEvent" || data.len() == 1;
+                let mut meta = json!({"sys": {"UtcNow": "2024-05-01T12:00:06Z"}});
+                if let Some(m) = &method {
+                    meta["sys"]["MethodName"] = json!(m);
                 }
-                4 => {
-                    top.as_object_mut().expect("object").remove("Data");
+                let mut top = json!({"Data": data, "Metadata": meta});
+                let mut delivery = Some(delivery);
+                let mut bytes = None;
+                match env {
+                    1 => {
+                        top["Data"] = junk;
+                        delivery = None;
+                    }
+                    2 => {
+                        top["Metadata"] = junk;
+                        delivery = None;
+                    }
+                    3 => {
+                        bytes =
+                            Some(format!("{{\"Data\":{{}},{}", &top.to_string()[1..]).into_bytes());
+                        delivery = None;
+                    }
+                    4 => {
+                        top.as_object_mut().expect("object").remove("Data");
+                    }
+                    _ => {}
                 }
-                _ => {}
-            }
-            DeliveryCase {
-                bytes: Bytes(bytes.unwrap_or_else(|| render(&top))),
-                events,
-                delivery,
-                single,
-                encoded,
-                found: found && env != 4,
-                method,
-            }
-        })
+                DeliveryCase {
+                    bytes: Bytes(bytes.unwrap_or_else(|| render(&top))),
+                    events,
+                    delivery,
+                    single,
+                    encoded,
+                    found: found && env != 4,
+                    method,
+                }
+            },
+        )
         .boxed()
 }
 
@@ -2414,19 +2693,25 @@ fn delivery_case() -> BoxedStrategy<DeliveryCase> {
 #[test]
 fn bytes_create() {
     let seeds = create_case().prop_map(|c| c.bytes.0).boxed();
-    fuzz("bytes → create", bytes_for(seeds), |b| run_create(&b.0).map(drop));
+    fuzz("bytes → create", bytes_for(seeds), |b| {
+        run_create(&b.0).map(drop)
+    });
 }
 
 #[test]
 fn bytes_delete() {
     let seeds = delete_case().prop_map(|c| c.bytes.0).boxed();
-    fuzz("bytes → delete", bytes_for(seeds), |b| run_delete(&b.0).map(drop));
+    fuzz("bytes → delete", bytes_for(seeds), |b| {
+        run_delete(&b.0).map(drop)
+    });
 }
 
 #[test]
 fn bytes_details() {
     let seeds = details_case().prop_map(|c| c.bytes.0).boxed();
-    fuzz("bytes → details", bytes_for(seeds), |b| run_details(&b.0).map(drop));
+    fuzz("bytes → details", bytes_for(seeds), |b| {
+        run_details(&b.0).map(drop)
+    });
 }
 
 #[test]
@@ -2448,13 +2733,17 @@ fn bytes_report_sessions() {
 #[test]
 fn bytes_set_state() {
     let seeds = set_state_case().prop_map(|c| c.bytes.0).boxed();
-    fuzz("bytes → set_state", bytes_for(seeds), |b| run_set_state(&b.0).map(drop));
+    fuzz("bytes → set_state", bytes_for(seeds), |b| {
+        run_set_state(&b.0).map(drop)
+    });
 }
 
 #[test]
 fn bytes_power() {
     let seeds = power_case().prop_map(|c| c.bytes.0).boxed();
-    fuzz("bytes → power", bytes_for(seeds), |b| run_power(&b.0).map(drop));
+    fuzz("bytes → power", bytes_for(seeds), |b| {
+        run_power(&b.0).map(drop)
+    });
 }
 
 #[test]
@@ -2489,13 +2778,13 @@ fn bytes_resource_id_and_names() {
 fn json_request_bodies() {
     fuzz("json → every request body", arb_json(), |v| {
         let b = v.to_string().into_bytes();
-        run_create(&b)?;
-        run_delete(&b)?;
-        run_details(&b)?;
-        run_set_sessions(&b)?;
-        run_report_sessions(&b)?;
-        run_set_state(&b)?;
-        run_power(&b)?;
+        let _ = run_create(&b)?;
+        let _ = run_delete(&b)?;
+        let _ = run_details(&b)?;
+        let _ = run_set_sessions(&b)?;
+        let _ = run_report_sessions(&b)?;
+        let _ = run_set_state(&b)?;
+        let _ = run_power(&b)?;
         run_invocation(&b)?;
         Ok(())
     });
@@ -2517,15 +2806,20 @@ fn json_value_parsers() {
             Ok(ev) => event_oracle(&Ok(ev), &v)?,
             Err(m) => prop_assert!(!m.trim().is_empty()),
         }
-        run_spec(&v, &key, "https://f/api/SetSessions")?;
+        let _ = run_spec(&v, &key, "https://f/api/SetSessions")?;
         run_power_value(&v)?;
         run_from_json(&v)?;
         if let Value::Object(o) = &v {
             let q: HashMap<String, String> = o
                 .iter()
-                .map(|(k, x)| (k.clone(), x.as_str().map_or_else(|| x.to_string(), str::to_owned)))
+                .map(|(k, x)| {
+                    (
+                        k.clone(),
+                        x.as_str().map_or_else(|| x.to_string(), str::to_owned),
+                    )
+                })
                 .collect();
-            run_list(&q)?;
+            let _ = run_list(&q)?;
         }
         Ok(())
     });
@@ -2550,7 +2844,10 @@ fn near_valid_create() {
                 .map(|cs| cs.iter().filter_map(|c| c["name"].as_str()).collect())
                 .unwrap_or_default();
             let given = c.get("containerGroup").and_then(input_container_names);
-            prop_assert_eq!(Some(sent.iter().map(|s| s.to_string()).collect::<Vec<_>>()), given);
+            prop_assert_eq!(
+                Some(sent.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+                given
+            );
         }
         Ok(())
     });
@@ -2564,7 +2861,10 @@ fn near_valid_delete() {
         if let Ok((key, force)) = &r {
             prop_assert_eq!(Some(key.resource_group.as_str()), c.str("resourceGroup"));
             prop_assert_eq!(Some(key.name.as_str()), c.str("containerGroupName"));
-            prop_assert_eq!(*force, c.get("force").and_then(Value::as_bool).unwrap_or(false));
+            prop_assert_eq!(
+                *force,
+                c.get("force").and_then(Value::as_bool).unwrap_or(false)
+            );
         }
         Ok(())
     });
@@ -2576,7 +2876,9 @@ fn near_valid_details() {
         let r = run_details(&c.bytes.0)?;
         agree(c.verdict, &r, &c)?;
         match &r {
-            Ok(requests::Details::Logs { container, tail, .. }) => {
+            Ok(requests::Details::Logs {
+                container, tail, ..
+            }) => {
                 prop_assert_eq!(c.str("type"), Some("logs"));
                 prop_assert_eq!(Some(container.as_str()), c.str("containerName"));
                 prop_assert_eq!(tail.map(u64::from), c.get("tail").and_then(Value::as_u64));
@@ -2598,10 +2900,11 @@ fn near_valid_set_sessions() {
         if let Ok(items) = &r {
             prop_assert_eq!(items.len(), c.items.len());
             for ((key, n), given) in items.iter().zip(&c.items) {
-                let (rg, cg, sessions) = given.as_ref().ok_or_else(|| fail("junk item accepted"))?;
+                let (rg, cg, sessions) =
+                    given.as_ref().ok_or_else(|| fail("junk item accepted"))?;
                 prop_assert_eq!(key.resource_group.as_str(), rg.as_str());
                 prop_assert_eq!(key.name.as_str(), cg.as_str());
-                prop_assert_eq!(Some(u64::from(n.get())), sessions.as_u64());
+                prop_assert_eq!(Some(u64::from(n.get())), cooked(sessions).as_u64());
             }
         }
         Ok(())
@@ -2610,16 +2913,24 @@ fn near_valid_set_sessions() {
 
 #[test]
 fn near_valid_report_sessions() {
-    fuzz("near-valid → report_sessions", report_sessions_case(), |c| {
-        let r = run_report_sessions(&c.bytes.0)?;
-        agree(c.verdict, &r, &c)?;
-        if let Ok((key, n)) = &r {
-            prop_assert_eq!(Some(key.resource_group.as_str()), c.str("resourceGroup"));
-            prop_assert_eq!(Some(key.name.as_str()), c.str("containerGroupName"));
-            prop_assert_eq!(Some(u64::from(n.get())), c.get("activeSessions").and_then(Value::as_u64));
-        }
-        Ok(())
-    });
+    fuzz(
+        "near-valid → report_sessions",
+        report_sessions_case(),
+        |c| {
+            let r = run_report_sessions(&c.bytes.0)?;
+            agree(c.verdict, &r, &c)?;
+            if let Ok((key, n)) = &r {
+                prop_assert_eq!(Some(key.resource_group.as_str()), c.str("resourceGroup"));
+                prop_assert_eq!(Some(key.name.as_str()), c.str("containerGroupName"));
+                let given = c.get("activeSessions").map(cooked);
+                prop_assert_eq!(
+                    Some(u64::from(n.get())),
+                    given.as_ref().and_then(Value::as_u64)
+                );
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]
@@ -2656,11 +2967,16 @@ fn near_valid_power() {
             };
             prop_assert_eq!(&req.target, &want);
             let secs = |k: &str| c.get(k).and_then(Value::as_f64);
-            let interval = secs("pollIntervalSeconds").map_or(Duration::from_secs(15), Duration::from_secs_f64);
+            let interval = secs("pollIntervalSeconds")
+                .map_or(Duration::from_secs(15), Duration::from_secs_f64);
             prop_assert_eq!(req.settings.interval, interval);
-            let max_wait = secs("maxWaitSeconds").map_or(Duration::from_secs(240), Duration::from_secs_f64);
+            let max_wait =
+                secs("maxWaitSeconds").map_or(Duration::from_secs(240), Duration::from_secs_f64);
             prop_assert_eq!(req.settings.max_wait, max_wait);
-            prop_assert_eq!(req.settings.wait, c.get("wait").and_then(Value::as_bool).unwrap_or(true));
+            prop_assert_eq!(
+                req.settings.wait,
+                c.get("wait").and_then(Value::as_bool).unwrap_or(true)
+            );
         }
         Ok(())
     });
@@ -2682,56 +2998,69 @@ fn near_valid_list() {
         1 => Just((None, Valid)),
         1 => Just((Some(String::new()), Valid)),
         4 => rg_name().prop_map(|s| {
-            let v = rg_verdict(&s);
+            // An empty resourceGroup means "any".
+            let v = if s.is_empty() { Valid } else { rg_verdict(&s) };
             (Some(s), v)
         }),
     ];
     let extra = vec((json_key(), odd_string()), 0..3);
-    fuzz("near-valid → list", (state, rg, extra), |((state, sv), (rg, rv), extra)| {
-        let mut q: HashMap<String, String> = extra.into_iter().collect();
-        q.remove("state");
-        q.remove("resourceGroup");
-        if let Some(s) = &state {
-            q.insert("state".into(), s.clone());
-        }
-        if let Some(r) = &rg {
-            q.insert("resourceGroup".into(), r.clone());
-        }
-        let r = run_list(&q)?;
-        agree(sv.and(rv), &r, &q)?;
-        if let Ok((st, g)) = &r {
-            let want = match state.as_deref() {
-                None | Some("") => Some(GroupState::Running),
-                Some(s) if s.eq_ignore_ascii_case("all") => None,
-                Some(s) => Some(s.parse::<GroupState>().map_err(|e| fail(&e))?),
-            };
-            prop_assert_eq!(st, &want);
-            prop_assert_eq!(g.as_ref().map(ResourceGroup::as_str), rg.as_deref().filter(|r| !r.is_empty()));
-        }
-        Ok(())
-    });
+    fuzz(
+        "near-valid → list",
+        (state, rg, extra),
+        |((state, sv), (rg, rv), extra)| {
+            let mut q: HashMap<String, String> = extra.into_iter().collect();
+            q.remove("state");
+            q.remove("resourceGroup");
+            if let Some(s) = &state {
+                q.insert("state".into(), s.clone());
+            }
+            if let Some(r) = &rg {
+                q.insert("resourceGroup".into(), r.clone());
+            }
+            let r = run_list(&q)?;
+            agree(sv.and(rv), &r, &q)?;
+            if let Ok((st, g)) = &r {
+                let want = match state.as_deref() {
+                    None | Some("") => Some(GroupState::Running),
+                    Some(s) if s.eq_ignore_ascii_case("all") => None,
+                    Some(s) => Some(s.parse::<GroupState>().map_err(|e| fail(&e))?),
+                };
+                prop_assert_eq!(st, &want);
+                prop_assert_eq!(
+                    g.as_ref().map(ResourceGroup::as_str),
+                    rg.as_deref().filter(|r| !r.is_empty())
+                );
+            }
+            Ok(())
+        },
+    );
 }
 
 #[test]
 fn near_valid_spec() {
     let url = prop_oneof![3 => Just("https://fleet.example/api/SetSessions".to_owned()), 1 => odd_string()];
     let key = (valid_rg(), valid_cg(), r"\p{L}{1,10}");
-    fuzz("near-valid → spec + to_arm_body", (spec_case(), key, url), |(c, (rg, cg, unicode_rg), url)| {
-        for rg in [rg, unicode_rg] {
-            let (Ok(rg), Ok(cg)) = (ResourceGroup::parse(&rg), ContainerGroupName::parse(&cg)) else {
-                continue;
-            };
-            let key = GroupKey::new(rg, cg);
-            let r = run_spec(&c.value, &key, &url)?;
-            agree(c.verdict, &r, &c)?;
-            if let Ok(spec) = &r {
-                let body = spec.to_arm_body(&key, Some(&url));
-                let sent: Option<Vec<String>> = input_container_names(&body);
-                prop_assert_eq!(sent, input_container_names(&c.value));
+    fuzz(
+        "near-valid → spec + to_arm_body",
+        (spec_case(), key, url),
+        |(c, (rg, cg, unicode_rg), url)| {
+            for rg in [rg, unicode_rg] {
+                let (Ok(rg), Ok(cg)) = (ResourceGroup::parse(&rg), ContainerGroupName::parse(&cg))
+                else {
+                    continue;
+                };
+                let key = GroupKey::new(rg, cg);
+                let r = run_spec(&c.value, &key, &url)?;
+                agree(c.verdict, &r, &c)?;
+                if let Ok(spec) = &r {
+                    let body = spec.to_arm_body(&key, Some(&url));
+                    let sent: Option<Vec<String>> = input_container_names(&body);
+                    prop_assert_eq!(sent, input_container_names(&c.value));
+                }
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
 }
 
 #[test]
@@ -2742,14 +3071,17 @@ fn near_valid_events() {
             prop_assert!(inv.is_none(), "broken envelope accepted");
             return Ok(());
         };
+        // As the host's bytes read back (serde_json may round the last digit of a float).
+        let delivery: &Value =
+            &serde_json::from_str(&delivery.to_string()).map_err(|e| fail(&e.to_string()))?;
         let inv = inv.ok_or_else(|| fail("a well-formed envelope refused"))?;
-        prop_assert_eq!(
-            inv.function_name(),
-            c.method.as_deref().unwrap_or("?")
-        );
+        prop_assert_eq!(inv.function_name(), c.method.as_deref().unwrap_or("?"));
         let trigger = inv.trigger("eventGridEvent");
         if !c.found {
-            prop_assert!(trigger != Some(delivery), "trigger found where it should not be");
+            prop_assert!(
+                trigger != Some(delivery),
+                "trigger found where it should not be"
+            );
             return Ok(());
         }
         prop_assert_eq!(trigger, Some(delivery));
@@ -2771,6 +3103,7 @@ fn near_valid_resource_ids() {
     fuzz("near-valid → ResourceId", id_case(), |c| {
         let got = ResourceId::parse(&c.id);
         if let Some(id) = &got {
+            accepted();
             resource_oracle(id)?;
         }
         id_expect_check(got.as_ref(), &c.expect, &c.id)
@@ -2779,6 +3112,9 @@ fn near_valid_resource_ids() {
 
 fn names_check(s: &str) -> Check {
     let rg = ResourceGroup::parse(s);
+    if rg.is_ok() {
+        accepted();
+    }
     agree(rg_verdict(s), &rg, &s)?;
     if let Ok(rg) = &rg {
         rg_oracle(rg)?;
@@ -2805,10 +3141,7 @@ fn near_valid_names() {
 #[test]
 fn near_valid_active_sessions() {
     let v = prop_oneof![
-        3 => sessions_field().prop_map(|(v, _)| match v.as_str().and_then(|s| s.strip_prefix(RAW)) {
-            Some(lit) => serde_json::from_str(lit).unwrap_or(Value::Null),
-            None => v,
-        }),
+        3 => sessions_field().prop_map(|(v, _)| cooked(&v)),
         1 => arb_json(),
     ];
     fuzz("near-valid → ActiveSessions", v, |v| run_from_json(&v));
@@ -2830,9 +3163,18 @@ fn deep_nesting_is_a_clear_400() {
         inputs.push(nest(depth, "{\"a\":", "}", "1"));
         inputs.push(nest(depth, "[{\"resourceGroup\":", "}]", "\"rg\""));
         inputs.push("[".repeat(depth));
-        inputs.push(format!("{{\"resourceGroup\":{}}}", nest(depth, "[", "]", "")));
-        inputs.push(format!("{{\"containerGroup\":{}}}", nest(depth, "{\"properties\":", "}", "{}")));
-        inputs.push(format!("{{\"Data\":{{\"eventGridEvent\":{}}}}}", nest(depth, "[", "]", "")));
+        inputs.push(format!(
+            "{{\"resourceGroup\":{}}}",
+            nest(depth, "[", "]", "")
+        ));
+        inputs.push(format!(
+            "{{\"containerGroup\":{}}}",
+            nest(depth, "{\"properties\":", "}", "{}")
+        ));
+        inputs.push(format!(
+            "{{\"Data\":{{\"eventGridEvent\":{}}}}}",
+            nest(depth, "[", "]", "")
+        ));
     }
     let mut executions = 0u64;
     for input in &inputs {
@@ -2852,9 +3194,14 @@ fn deep_nesting_is_a_clear_400() {
         check("power", requests::power(b, defaults()).map(drop));
         check("invocation", body::parse::<Invocation>(b).map(drop));
         executions += 8;
-        // At 10,000 levels every parser must refuse (serde_json stops at 128).
+        // At 10,000 levels a parser that reads a `Value` must refuse (serde_json stops at
+        // 128); a struct skips an unknown field of any depth without recursing.
         if input.len() > 20_000 {
-            assert!(requests::set_sessions(b).is_err() && body::parse::<Invocation>(b).is_err());
+            assert!(
+                requests::set_sessions(b).is_err(),
+                "set_sessions accepted {}…",
+                &input[..60]
+            );
         }
     }
     // Deep JSON inside a JSON-encoded string in the envelope: one error, no overflow.
@@ -2862,7 +3209,13 @@ fn deep_nesting_is_a_clear_400() {
     let inv = body::parse::<Invocation>(encoded.as_bytes()).expect("the envelope itself is fine");
     let results = events::parse_delivery(inv.trigger("eventGridEvent").expect("trigger"));
     assert!(results.len() == 1 && results[0].is_err(), "{results:?}");
-    row("deep nesting (every body parser)", executions + 1, 0, start.elapsed());
+    row(
+        "deep nesting (every body parser)",
+        executions + 1,
+        0,
+        0,
+        start.elapsed(),
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -2885,7 +3238,11 @@ fn bug_container_group_names_with_consecutive_hyphens_are_refused() {
         prop_assert!(r.is_err(), "{:?} accepted", s);
         let body = json!({"resourceGroup": "rg", "containerGroupName": s}).to_string();
         let r = requests::delete(body.as_bytes());
-        prop_assert!(r.as_ref().is_err_and(|e| e.status.as_u16() == 400), "{:?}", r);
+        prop_assert!(
+            r.as_ref().is_err_and(|e| e.status.as_u16() == 400),
+            "{:?}",
+            r
+        );
         Ok(())
     });
 }
@@ -2905,4 +3262,80 @@ fn bug_resource_groups_refuse_what_arm_refuses() {
         prop_assert!(r.is_err(), "{:?} accepted as {:?}", s, r);
         Ok(())
     });
+}
+
+/// A request body is one JSON document. `http::body::parse` deserializes the first
+/// value and never calls `Deserializer::end`, so whatever follows it is ignored:
+/// `{"resourceGroup":"rg","containerGroupName":"cg"}{"force":true}` is a Delete
+/// without force, `[…][…]` a SetSessions of the first array, and a body with a
+/// stray byte (even invalid UTF-8) after the JSON is accepted. Every parser built
+/// on `body::parse` (the seven request parsers and the host envelope) does this.
+#[test]
+#[ignore = "bug: body::parse ignores anything after the first JSON value (no Deserializer::end), e.g. `{...}{\"force\":true}` or `{...}\\xff` is accepted"]
+fn bug_bodies_with_trailing_characters_are_refused() {
+    let valid = prop_oneof![
+        create_case()
+            .prop_filter("valid", |c| c.verdict == Valid)
+            .prop_map(|c| (0u8, c.bytes)),
+        delete_case()
+            .prop_filter("valid", |c| c.verdict == Valid)
+            .prop_map(|c| (1u8, c.bytes)),
+        details_case()
+            .prop_filter("valid", |c| c.verdict == Valid)
+            .prop_map(|c| (2u8, c.bytes)),
+        set_state_case()
+            .prop_filter("valid", |c| c.verdict == Valid)
+            .prop_map(|c| (3u8, c.bytes)),
+        report_sessions_case()
+            .prop_filter("valid", |c| c.verdict == Valid)
+            .prop_map(|c| (4u8, c.bytes)),
+        set_sessions_case()
+            .prop_filter("valid", |c| c.verdict == Valid)
+            .prop_map(|c| (5u8, c.bytes)),
+        power_case()
+            .prop_filter("valid", |c| c.verdict == Valid)
+            .prop_map(|c| (6u8, c.bytes)),
+        delivery_case()
+            .prop_filter("valid", |c| c.delivery.is_some())
+            .prop_map(|c| (7u8, c.bytes)),
+    ];
+    let tail = prop_oneof![
+        select(vec![
+            &b"x"[..],
+            b"\xff",
+            b"{}",
+            b"[]",
+            b"{\"force\":true}",
+            b"]",
+            b"}",
+            b",",
+            b"0",
+            b"null",
+            b" garbage"
+        ])
+        .prop_map(<[u8]>::to_vec),
+        vec(any::<u8>(), 1..8).prop_filter("not only whitespace", |t| !t
+            .iter()
+            .all(u8::is_ascii_whitespace)),
+    ];
+    fuzz(
+        "bug: trailing characters",
+        (valid, tail),
+        |((which, body), tail)| {
+            let mut b = body.0;
+            b.extend(tail);
+            let r = match which {
+                0 => requests::create(&b).map(drop),
+                1 => requests::delete(&b).map(drop),
+                2 => requests::details(&b).map(drop),
+                3 => requests::set_state(&b).map(drop),
+                4 => requests::report_sessions(&b).map(drop),
+                5 => requests::set_sessions(&b).map(drop),
+                6 => requests::power(&b, defaults()).map(drop),
+                _ => body::parse::<Invocation>(&b).map(drop),
+            };
+            prop_assert!(r.is_err(), "accepted {:?}", Bytes(b));
+            Ok(())
+        },
+    );
 }

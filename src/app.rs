@@ -55,6 +55,8 @@ pub fn build(config: &Config, env: crate::power::SharedEnv) -> Result<App, Build
         settings: Settings {
             subscription_id: config.arm.subscription_id.clone(),
             set_sessions_url: config.set_sessions_url.clone(),
+            session_keys: config.session_keys.clone(),
+            api_keys: config.api_keys.clone(),
             gc: config.gc.clone(),
         },
         last_reconcile: Default::default(),

@@ -8,7 +8,10 @@
 //! | `AZURE_SUBSCRIPTION_ID` (or `SUBSCRIPTIONID`) | required | subscription of the container groups |
 //! | `ARM_ENDPOINT` | `https://management.azure.com` | Azure Resource Manager |
 //! | `IDENTITY_ENDPOINT` + `IDENTITY_HEADER` | set by Functions | managed identity; without them the azure_identity default chain is used |
-//! | `ACI_SET_SESSIONS_URL` | `https://$WEBSITE_HOSTNAME/api/SetSessions` | URL given to every container for reporting sessions |
+//! | `ACI_SET_SESSIONS_URL` | `https://$WEBSITE_HOSTNAME/api/ReportSessions` | URL given to every container for reporting its sessions |
+//! | `SESSION_TOKEN_KEYS` | – | `id:base64secret[,…]`: signs each container's `ACI_SESSIONS_TOKEN` (first signs, all verify) |
+//! | `GAMEFLEET_API_KEYS` | – | comma-separated keys; when set, every route but `GET /` and ReportSessions needs `X-API-Key` |
+//! | `GAMEFLEET_LISTEN` | `127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT` | listen address; a non-loopback one needs `GAMEFLEET_API_KEYS` |
 //! | `ARM_TIMEOUT` | `30s` | per-request timeout for ARM and the token endpoint |
 //! | `ARM_MAX_RETRIES` | `4` | retries of 429/5xx/timeouts per ARM call |
 //! | `ARM_MAX_RETRY_AFTER` | `20s` | longest Retry-After honoured inside one call; longer → 503 to the caller |
@@ -50,6 +53,12 @@ pub struct Config {
     pub arm: ArmConfig,
     /// URL injected into every container as `ACI_SET_SESSIONS_URL`.
     pub set_sessions_url: Option<String>,
+    /// Keys that sign each container's session token (`SESSION_TOKEN_KEYS`).
+    pub session_keys: Option<crate::auth::SessionKeys>,
+    /// `X-API-Key` values every route requires (`GAMEFLEET_API_KEYS`); empty = none required.
+    pub api_keys: crate::auth::ApiKeys,
+    /// Where to listen instead of 127.0.0.1:`FUNCTIONS_CUSTOMHANDLER_PORT` (`GAMEFLEET_LISTEN`).
+    pub listen: Option<std::net::SocketAddr>,
     pub gc: GcConfig,
 }
 
@@ -157,7 +166,28 @@ impl Config {
             )
         })?;
         let set_sessions_url = get("ACI_SET_SESSIONS_URL")
-            .or_else(|| get("WEBSITE_HOSTNAME").map(|h| format!("https://{h}/api/SetSessions")));
+            .or_else(|| get("WEBSITE_HOSTNAME").map(|h| format!("https://{h}/api/ReportSessions")));
+        let session_keys = match get("SESSION_TOKEN_KEYS") {
+            Some(spec) => Some(
+                crate::auth::SessionKeys::parse(&spec).map_err(|e| err("SESSION_TOKEN_KEYS", e))?,
+            ),
+            None => None,
+        };
+        let api_keys = match get("GAMEFLEET_API_KEYS") {
+            Some(spec) => {
+                crate::auth::ApiKeys::parse(&spec).map_err(|e| err("GAMEFLEET_API_KEYS", e))?
+            }
+            None => crate::auth::ApiKeys::default(),
+        };
+        let listen = match get("GAMEFLEET_LISTEN") {
+            Some(l) => Some(l.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+                err(
+                    "GAMEFLEET_LISTEN",
+                    format!("{l:?} is not an address like 0.0.0.0:8080"),
+                )
+            })?),
+            None => None,
+        };
         Ok(Config {
             port,
             storage: StorageConfig {
@@ -167,6 +197,9 @@ impl Config {
             },
             arm,
             set_sessions_url,
+            session_keys,
+            api_keys,
+            listen,
             gc: GcConfig {
                 concurrency: number::<usize>(&get, "GC_CONCURRENCY", 16)?.max(1),
                 failed_ttl: duration(&get, "FLEET_FAILED_TTL", Duration::from_secs(3600))?,
@@ -312,7 +345,7 @@ mod tests {
         assert_eq!(c.arm.subscription_id, "legacy");
         assert_eq!(
             c.set_sessions_url.as_deref(),
-            Some("https://fleet.azurewebsites.net/api/SetSessions")
+            Some("https://fleet.azurewebsites.net/api/ReportSessions")
         );
     }
 

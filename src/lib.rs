@@ -6,6 +6,7 @@
 //! [`app`] builds the one [`ops::App`] from [`config::Config`].
 
 pub mod app;
+pub mod auth;
 pub mod cloud;
 pub mod config;
 pub mod events;

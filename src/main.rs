@@ -30,6 +30,10 @@ enum Command {
         /// Port on 127.0.0.1 (default: FUNCTIONS_CUSTOMHANDLER_PORT, else 8080).
         #[arg(long)]
         port: Option<u16>,
+        /// Full listen address instead (default: GAMEFLEET_LISTEN); anything but
+        /// loopback requires GAMEFLEET_API_KEYS.
+        #[arg(long, conflicts_with = "port")]
+        listen: Option<SocketAddr>,
     },
     /// Start, stop, toggle or report one resource, polling until it gets there.
     /// Exit code: 0 done or nothing to do, 1 failed, 2 timed out, 3 refused (transitional state).
@@ -106,13 +110,16 @@ async fn main() -> ExitCode {
         if std::env::var_os("FN_LISTENER").is_some() {
             Command::OciFunction
         } else {
-            Command::Serve { port: None }
+            Command::Serve {
+                port: None,
+                listen: None,
+            }
         }
     });
     let result = match command {
-        Command::Serve { port } => {
+        Command::Serve { port, listen } => {
             init_tracing("info");
-            serve(port).await.map(|_| ExitCode::SUCCESS)
+            serve(port, listen).await.map(|_| ExitCode::SUCCESS)
         }
         Command::OciFunction => {
             init_tracing("info");
@@ -157,7 +164,7 @@ async fn main() -> ExitCode {
 
 type Error = Box<dyn std::error::Error>;
 
-async fn serve(port_override: Option<u16>) -> Result<(), Error> {
+async fn serve(port_override: Option<u16>, listen: Option<SocketAddr>) -> Result<(), Error> {
     let config = Config::from_env()?;
     let app = Arc::new(gamefleet::app::build(
         &config,
@@ -166,7 +173,15 @@ async fn serve(port_override: Option<u16>) -> Result<(), Error> {
     if config.set_sessions_url.is_none() {
         tracing::warn!("ACI_SET_SESSIONS_URL (or WEBSITE_HOSTNAME) is not set: containers will not be told where to report sessions");
     }
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port_override.unwrap_or(config.port)));
+    let addr = listen.or(config.listen).unwrap_or_else(|| {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port_override.unwrap_or(config.port)))
+    });
+    if !addr.ip().is_loopback() && config.api_keys.is_empty() {
+        return Err(format!(
+            "refusing to listen on {addr} without GAMEFLEET_API_KEYS: every route would be open to the network (loopback needs no key)"
+        )
+        .into());
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+const SESSION_KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -96,6 +98,7 @@ fn host_json_and_function_json_are_what_the_host_needs() {
             "List",
             "Monitor",
             "Power",
+            "ReportSessions",
             "SetSessions",
             "SetState"
         ]
@@ -113,7 +116,13 @@ fn host_json_and_function_json_are_what_the_host_needs() {
                     "{} must be forwarded (one httpTrigger in, one http out)",
                     f.name
                 );
-                assert_eq!(f.trigger["authLevel"], "function", "{}", f.name);
+                // Game servers call ReportSessions with their own token, not a function key.
+                let level = if f.name == "ReportSessions" {
+                    "anonymous"
+                } else {
+                    "function"
+                };
+                assert_eq!(f.trigger["authLevel"], level, "{}", f.name);
             }
         }
     }
@@ -282,6 +291,7 @@ async fn the_binary_serves_every_function_as_the_host_calls_it() {
         ("IDENTITY_HEADER", sim.identity_header().into()),
         ("WEBSITE_HOSTNAME", "fleet.example.net".into()),
         ("RUST_LOG", "warn".into()),
+        ("SESSION_TOKEN_KEYS", SESSION_KEYS.into()),
     ])
     .await;
     let http = reqwest::Client::new();
@@ -300,7 +310,7 @@ async fn the_binary_serves_every_function_as_the_host_calls_it() {
         ["properties"]["environmentVariables"];
     assert!(
         env.to_string()
-            .contains("https://fleet.example.net/api/SetSessions"),
+            .contains("https://fleet.example.net/api/ReportSessions"),
         "{env}"
     );
     for _ in 0..200 {
@@ -365,6 +375,17 @@ async fn the_binary_serves_every_function_as_the_host_calls_it() {
     .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["message"], "Container group is Running.");
+    // A game server reports its own count with the token Create gave it (no function key).
+    let token = gamefleet::auth::SessionKeys::parse(SESSION_KEYS)
+        .unwrap()
+        .issue(&gamefleet::fleet::GroupKey::new(
+            gamefleet::fleet::ResourceGroup::parse("my-rg").unwrap(),
+            gamefleet::fleet::ContainerGroupName::parse("cg-job-0001").unwrap(),
+        ))
+        .unwrap();
+    let r = http.post(format!("{base}/api/ReportSessions")).bearer_auth(&token)
+        .json(&json!({"resourceGroup": "my-rg", "containerGroupName": "cg-job-0001", "activeSessions": 3})).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let (s, v) = forward(&http, base, f("SetSessions"), Some(json!([{"resourceGroup": "my-rg", "containerGroupName": "cg-job-0001", "activeSessions": 0}]))).await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = forward(&http, base, f("SetState"), Some(json!({"resourceGroup": "my-rg", "containerGroupName": "cg-job-0001", "state": "MarkedForDeletion"}))).await;

@@ -13,6 +13,8 @@ pub const MANAGED_TAG: (&str, &str) = ("managed-by", "gamefleet");
 pub const ENV_SET_SESSIONS_URL: &str = "ACI_SET_SESSIONS_URL";
 pub const ENV_RESOURCE_GROUP: &str = "RESOURCE_GROUP";
 pub const ENV_CONTAINER_GROUP_NAME: &str = "CONTAINER_GROUP_NAME";
+/// The container's own session token (a secure value: ARM never returns it).
+pub const ENV_SESSIONS_TOKEN: &str = "ACI_SESSIONS_TOKEN";
 
 /// A validated container group definition in ARM's REST shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,6 +200,17 @@ impl ContainerGroupSpec {
     /// The body to PUT to ARM: the spec plus the gamefleet tag and, in every
     /// container, the variables a game server needs to report its sessions.
     pub fn to_arm_body(&self, key: &GroupKey, set_sessions_url: Option<&str>) -> Value {
+        self.to_arm_body_with_token(key, set_sessions_url, None)
+    }
+
+    /// As [`ContainerGroupSpec::to_arm_body`], plus the container's session
+    /// token as a secure environment variable.
+    pub fn to_arm_body_with_token(
+        &self,
+        key: &GroupKey,
+        set_sessions_url: Option<&str>,
+        token: Option<&str>,
+    ) -> Value {
         let mut body = self.body.clone();
         let tags = body.entry("tags").or_insert_with(|| json!({}));
         if let Value::Object(t) = tags {
@@ -209,6 +222,9 @@ impl ContainerGroupSpec {
         ];
         if let Some(url) = set_sessions_url {
             env.insert(0, json!({"name": ENV_SET_SESSIONS_URL, "value": url}));
+        }
+        if let Some(t) = token {
+            env.push(json!({"name": ENV_SESSIONS_TOKEN, "secureValue": t}));
         }
         let injected: Vec<&str> = env.iter().filter_map(|e| e["name"].as_str()).collect();
         if let Some(Value::Array(containers)) = body

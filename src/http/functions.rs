@@ -275,3 +275,58 @@ fn power_error_code(o: &crate::lifecycle::Outcome) -> &'static str {
         _ => "Error",
     }
 }
+
+/// POST /api/ReportSessions `{resourceGroup, containerGroupName, activeSessions}`
+/// with `Authorization: Bearer <ACI_SESSIONS_TOKEN>`: a game server reporting
+/// its own session count (anonymous at the host: the token is the credential).
+pub async fn report_sessions(
+    State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
+    RawJson(b): RawJson,
+) -> Answer {
+    let Some(keys) = app.settings.session_keys.as_ref() else {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "SessionTokensNotConfigured", "this gamefleet has no SESSION_TOKEN_KEYS: game servers cannot report sessions themselves; use SetSessions with the function key"));
+    };
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .or_else(|| headers.get("x-session-token").and_then(|v| v.to_str().ok()));
+    let Some(token) = token else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "MissingSessionToken",
+            "send the container's ACI_SESSIONS_TOKEN as Authorization: Bearer <token>",
+        ));
+    };
+    let (key, n) = requests::report_sessions(&b)?;
+    if !keys.verify(token, &key) {
+        tracing::warn!(group = %key, "ReportSessions with a token that is not this group's");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "InvalidSessionToken",
+            format!("the token does not belong to container group {key}"),
+        ));
+    }
+    let results = app.set_sessions(&[(key.clone(), n)]).await?;
+    let result = results.first().cloned().unwrap_or(ItemResult::Failed {
+        code: "Internal",
+        message: "no result".into(),
+    });
+    let status = match &result {
+        ItemResult::Applied => StatusCode::OK,
+        ItemResult::Failed {
+            code: "GroupNotFound",
+            ..
+        } => StatusCode::NOT_FOUND,
+        ItemResult::Failed {
+            code: "StorageUnavailable",
+            ..
+        } => StatusCode::SERVICE_UNAVAILABLE,
+        ItemResult::Failed { .. } => StatusCode::CONFLICT,
+    };
+    Ok((status, Json(session_result(&key, n, &result))))
+}

@@ -19,11 +19,13 @@ pub type AppState = std::sync::Arc<App>;
 
 /// The HTTP functions, at the path the host forwards them to, and the
 /// non-forwarded ones (Monitor, GC) at `/<Name>`.
-pub const HTTP_FUNCTIONS: [&str; 6] = [
+pub const HTTP_FUNCTIONS: [&str; 8] = [
     "Create",
     "Delete",
     "Details",
     "List",
+    "Power",
+    "ReportSessions",
     "SetSessions",
     "SetState",
 ];
@@ -37,12 +39,17 @@ pub fn router(app: AppState) -> Router {
         .route("/api/Details", post(functions::details))
         .route("/api/List", get(functions::list).post(functions::list))
         .route("/api/Power", post(functions::power))
+        .route("/api/ReportSessions", post(functions::report_sessions))
         .route("/api/SetSessions", post(functions::set_sessions))
         .route("/api/SetState", post(functions::set_state))
         .route("/Monitor", post(functions::monitor))
         .route("/GC", post(functions::gc))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            require_api_key,
+        ))
         .with_state(app);
     // The host routes case-insensitively (ASP.NET) and forwards the path as the
     // caller wrote it: /api/setsessions must reach SetSessions.
@@ -85,6 +92,42 @@ async fn wrong_method(req: Request) -> ApiError {
             req.uri().path()
         ),
     )
+}
+
+/// Outside the Functions host: every route but the readiness probe and
+/// ReportSessions (which carries its own token) needs a valid `X-API-Key`.
+async fn require_api_key(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let keys = &app.settings.api_keys;
+    let open =
+        keys.is_empty() || req.uri().path() == "/" || req.uri().path() == "/api/ReportSessions";
+    if open {
+        return next.run(req).await;
+    }
+    let given = req
+        .headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if keys.accepts(given) {
+        next.run(req).await
+    } else {
+        let why = if given.is_empty() {
+            "X-API-Key header missing"
+        } else {
+            "X-API-Key not accepted"
+        };
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            format!("{why}: this gamefleet requires one of its GAMEFLEET_API_KEYS"),
+        )
+        .into_response()
+    }
 }
 
 /// Rewrite `/API/setsessions/` to `/api/SetSessions` (query kept).

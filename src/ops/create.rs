@@ -47,7 +47,16 @@ impl App {
             }
         }
 
-        let body = spec.to_arm_body(key, self.settings.set_sessions_url.as_deref());
+        let token = self
+            .settings
+            .session_keys
+            .as_ref()
+            .and_then(|k| k.issue(key));
+        let body = spec.to_arm_body_with_token(
+            key,
+            self.settings.set_sessions_url.as_deref(),
+            token.as_deref(),
+        );
         match self.platform.create(key, &body).await {
             Ok(status) => {
                 fail::fail_point!("create-after-put");

@@ -33,6 +33,10 @@ pub struct Settings {
     pub subscription_id: String,
     /// Injected into every container as `ACI_SET_SESSIONS_URL`.
     pub set_sessions_url: Option<String>,
+    /// Sign each container's session token (injected as `ACI_SESSIONS_TOKEN`).
+    pub session_keys: Option<crate::auth::SessionKeys>,
+    /// `X-API-Key` values every route requires; empty = none (under the Functions host).
+    pub api_keys: crate::auth::ApiKeys,
     pub gc: GcConfig,
 }
 

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod auth;
 mod bad_input;
 mod create;
 mod delete;

@@ -245,6 +245,12 @@ impl Simulator {
         self.shared().lock().issued_tokens
     }
 
+    /// Every access token the identity endpoint handed out (secret-leak tests
+    /// look for them in logs).
+    pub fn issued_token_values(&self) -> Vec<String> {
+        self.shared().lock().tokens.keys().cloned().collect()
+    }
+
     // ------------------------------------------------------------ shaping
 
     /// Adds a fault rule (see [`FaultRule`] for matching and order).

@@ -23,6 +23,10 @@ param gcSchedule string = '0 */1 * * * *'
 @description('Table that holds the fleet (the original project used ACIDetails).')
 param fleetTable string = 'ACIDetails'
 
+@description('Signing keys of the game servers\' session tokens: id:base64secret[,id:base64secret] (openssl rand -base64 32). Empty: servers cannot report their own sessions.')
+@secure()
+param sessionTokenKeys string = ''
+
 var storageName = take('st${uniqueString(resourceGroup().id, appName)}', 24)
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -68,7 +72,8 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'AZURE_SUBSCRIPTION_ID', value: subscription().subscriptionId }
         { name: 'FLEET_TABLE', value: fleetTable }
         { name: 'GC_SCHEDULE', value: gcSchedule }
-        { name: 'ACI_SET_SESSIONS_URL', value: 'https://${appName}.azurewebsites.net/api/SetSessions' }
+        { name: 'ACI_SET_SESSIONS_URL', value: 'https://${appName}.azurewebsites.net/api/ReportSessions' }
+        { name: 'SESSION_TOKEN_KEYS', value: sessionTokenKeys }
       ]
     }
   }

@@ -11,11 +11,15 @@
 //!
 //! `FUZZ_CASES` sets the cases per property (default [`DEFAULT_CASES`]);
 //! `FUZZ_SEED` replays a run (a failure prints its seed). Each property prints a
-//! `fuzz | name | executions | failures | time` row (`--nocapture` shows them);
-//! `scripts/fuzz` runs a long budget in release and prints them as a table.
+//! `fuzz | name | executions | accepted | failures | time` row (`--nocapture`
+//! shows them); `scripts/fuzz` runs a long budget in release and prints a table.
 //!
-//! Known divergences from ARM's rules are properties marked `#[ignore = "bug: …"]`
-//! at the end of the file; the oracles elsewhere call those cases "unsure".
+//! Bugs the suite found are properties marked `#[ignore = "bug: …"]` at the end
+//! of the file (run them with `-- --ignored`); until they are fixed, the oracles
+//! elsewhere call those inputs "unsure" or tolerate them, so CI stays green:
+//! container group names with "--", resource groups with characters that are not
+//! letters or digits, anything after the first JSON value of a body, and request
+//! bodies given as a positional array.
 
 use gamefleet::events::{self, EventKind, ResourceEvent, ResourceId};
 use gamefleet::fleet::spec::ContainerGroupSpec;
@@ -40,6 +44,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 type Check = Result<(), TestCaseError>;
+/// A parser's result, once the oracles passed.
+type Parsed<T, E = ApiError> = Result<Result<T, E>, TestCaseError>;
 
 thread_local! {
     /// Inputs a parser accepted in this property (each property runs on its own thread).
@@ -595,7 +601,7 @@ fn resource_oracle(id: &ResourceId) -> Check {
 
 // Each parser with its oracles; the result is returned for the structured checks.
 
-fn run_create(b: &[u8]) -> Result<Result<(GroupKey, ContainerGroupSpec), ApiError>, TestCaseError> {
+fn run_create(b: &[u8]) -> Parsed<(GroupKey, ContainerGroupSpec)> {
     let r = requests::create(b);
     if r.is_ok() {
         accepted();
@@ -611,7 +617,7 @@ fn run_create(b: &[u8]) -> Result<Result<(GroupKey, ContainerGroupSpec), ApiErro
     Ok(r)
 }
 
-fn run_delete(b: &[u8]) -> Result<Result<(GroupKey, bool), ApiError>, TestCaseError> {
+fn run_delete(b: &[u8]) -> Parsed<(GroupKey, bool)> {
     let r = requests::delete(b);
     if r.is_ok() {
         accepted();
@@ -624,7 +630,7 @@ fn run_delete(b: &[u8]) -> Result<Result<(GroupKey, bool), ApiError>, TestCaseEr
     Ok(r)
 }
 
-fn run_details(b: &[u8]) -> Result<Result<requests::Details, ApiError>, TestCaseError> {
+fn run_details(b: &[u8]) -> Parsed<requests::Details> {
     let r = requests::details(b);
     if r.is_ok() {
         accepted();
@@ -643,7 +649,7 @@ fn run_details(b: &[u8]) -> Result<Result<requests::Details, ApiError>, TestCase
 
 type Sessions = Vec<(GroupKey, ActiveSessions)>;
 
-fn run_set_sessions(b: &[u8]) -> Result<Result<Sessions, ApiError>, TestCaseError> {
+fn run_set_sessions(b: &[u8]) -> Parsed<Sessions> {
     let r = requests::set_sessions(b);
     if r.is_ok() {
         accepted();
@@ -667,9 +673,7 @@ fn run_set_sessions(b: &[u8]) -> Result<Result<Sessions, ApiError>, TestCaseErro
     Ok(r)
 }
 
-fn run_report_sessions(
-    b: &[u8],
-) -> Result<Result<(GroupKey, ActiveSessions), ApiError>, TestCaseError> {
+fn run_report_sessions(b: &[u8]) -> Parsed<(GroupKey, ActiveSessions)> {
     let r = requests::report_sessions(b);
     if r.is_ok() {
         accepted();
@@ -687,7 +691,7 @@ fn run_report_sessions(
 
 type SetState = (GroupKey, StateTarget, Option<String>);
 
-fn run_set_state(b: &[u8]) -> Result<Result<SetState, ApiError>, TestCaseError> {
+fn run_set_state(b: &[u8]) -> Parsed<SetState> {
     let r = requests::set_state(b);
     if r.is_ok() {
         accepted();
@@ -710,7 +714,7 @@ fn defaults() -> &'static Defaults {
     D.get_or_init(|| Defaults::from_lookup(&|_| None).expect("defaults without configuration"))
 }
 
-fn run_power(b: &[u8]) -> Result<Result<power::PowerRequest, ApiError>, TestCaseError> {
+fn run_power(b: &[u8]) -> Parsed<power::PowerRequest> {
     let r = requests::power(b, defaults());
     if r.is_ok() {
         accepted();
@@ -758,9 +762,7 @@ fn run_invocation(b: &[u8]) -> Result<Option<Invocation>, TestCaseError> {
     }
 }
 
-fn run_list(
-    q: &HashMap<String, String>,
-) -> Result<Result<(Option<GroupState>, Option<ResourceGroup>), ApiError>, TestCaseError> {
+fn run_list(q: &HashMap<String, String>) -> Parsed<(Option<GroupState>, Option<ResourceGroup>)> {
     let r = requests::list(q);
     if r.is_ok() {
         accepted();
@@ -773,11 +775,7 @@ fn run_list(
     Ok(r)
 }
 
-fn run_spec(
-    v: &Value,
-    key: &GroupKey,
-    url: &str,
-) -> Result<Result<ContainerGroupSpec, String>, TestCaseError> {
+fn run_spec(v: &Value, key: &GroupKey, url: &str) -> Parsed<ContainerGroupSpec, String> {
     let r = ContainerGroupSpec::parse(v);
     if r.is_ok() {
         accepted();
@@ -1140,10 +1138,52 @@ fn arb_json() -> BoxedStrategy<Value> {
         .boxed()
 }
 
-fn non_string() -> BoxedStrategy<Value> {
-    arb_json()
-        .prop_filter("not a string", |v| !v.is_string())
+// JSON values by kind, built directly (filtering arb_json would reject too often).
+
+/// Booleans and every kind of number.
+fn json_bool_or_number() -> BoxedStrategy<Value> {
+    json_leaf()
+        .prop_map(|v| match v {
+            Value::Null => json!(false),
+            Value::String(s) => json!(s.len()),
+            other => other,
+        })
         .boxed()
+}
+
+fn json_scalar() -> BoxedStrategy<Value> {
+    prop_oneof![1 => Just(Value::Null), 4 => json_bool_or_number()].boxed()
+}
+
+fn json_string() -> BoxedStrategy<Value> {
+    odd_string().prop_map(Value::String).boxed()
+}
+
+fn json_array() -> BoxedStrategy<Value> {
+    vec(arb_json(), 0..5).prop_map(Value::Array).boxed()
+}
+
+fn json_object() -> BoxedStrategy<Value> {
+    vec((json_key(), arb_json()), 0..6)
+        .prop_map(|kv| Value::Object(kv.into_iter().collect()))
+        .boxed()
+}
+
+fn non_string() -> BoxedStrategy<Value> {
+    prop_oneof![3 => json_scalar(), 1 => json_array(), 1 => json_object()].boxed()
+}
+
+/// Neither a string nor null (null counts as "missing" for optional fields).
+fn wrong_type() -> BoxedStrategy<Value> {
+    prop_oneof![3 => json_bool_or_number(), 1 => json_array(), 1 => json_object()].boxed()
+}
+
+fn non_object() -> BoxedStrategy<Value> {
+    prop_oneof![2 => json_scalar(), 1 => json_string(), 1 => json_array()].boxed()
+}
+
+fn non_array() -> BoxedStrategy<Value> {
+    prop_oneof![2 => json_scalar(), 1 => json_string(), 1 => json_object()].boxed()
 }
 
 /// JSON-ish text: valid and invalid literals (huge numbers, lone surrogates,
@@ -1360,7 +1400,7 @@ fn body_op() -> BoxedStrategy<BodyOp> {
         2 => any::<usize>().prop_map(BodyOp::Drop),
         1 => (select(extra_keys).prop_map(str::to_owned), arb_json()).prop_map(|(k, v)| BodyOp::Extra(k, v)),
         1 => (any::<usize>(), arb_json()).prop_map(|(i, v)| BodyOp::Duplicate(i, v)),
-        1 => arb_json().prop_filter("not an object", |v| !v.is_object()).prop_map(BodyOp::Replace),
+        1 => non_object().prop_map(BodyOp::Replace),
         1 => Just(BodyOp::Wrap),
     ]
     .boxed()
@@ -1434,8 +1474,14 @@ fn assemble(
             }
         }
         BodyOp::Replace(other) => {
+            // A struct also reads a positional array (see
+            // `bug_request_bodies_must_be_json_objects`), so an array is unsure there.
+            v = if derived && other.is_array() {
+                Unsure
+            } else {
+                Invalid
+            };
             body = other;
-            v = Invalid;
         }
         BodyOp::Wrap => {
             body = Value::Array(vec![body]);
@@ -1509,7 +1555,7 @@ fn details_case() -> BoxedStrategy<Case> {
         1 => Just((json!("details"), Valid)),
         1 => Just((json!(null), Valid)),
         1 => select(vec!["Logs", "LOGS", "log", "", "detail", "events"]).prop_map(|s| (json!(s), Invalid)),
-        1 => non_string().prop_filter("not null", |v| !v.is_null()).prop_map(|v| (v, Invalid)),
+        1 => wrong_type().prop_map(|v| (v, Invalid)),
     ];
     let container = prop_oneof![
         4 => valid_cg().prop_map(|s| (json!(s), Valid)),
@@ -1518,7 +1564,7 @@ fn details_case() -> BoxedStrategy<Case> {
             (json!(s), v)
         }),
         1 => Just((json!(null), Valid)),
-        1 => non_string().prop_filter("not null", |v| !v.is_null()).prop_map(|v| (v, Invalid)),
+        1 => wrong_type().prop_map(|v| (v, Invalid)),
     ];
     let tail = prop_oneof![
         3 => any::<u32>().prop_map(|n| (json!(n), Valid)),
@@ -1572,7 +1618,7 @@ fn set_state_case() -> BoxedStrategy<Case> {
         4 => odd_string().prop_map(|s| (json!(s), Valid)),
         1 => Just((json!("x".repeat(5000)), Valid)),
         1 => Just((json!(null), Valid)),
-        1 => non_string().prop_filter("not null", |v| !v.is_null()).prop_map(|v| (v, Invalid)),
+        1 => wrong_type().prop_map(|v| (v, Invalid)),
     ];
     (
         rg_field(),
@@ -1629,6 +1675,13 @@ impl fmt::Debug for SetSessionsCase {
     }
 }
 
+/// One element of a SetSessions array.
+#[derive(Debug, Clone)]
+enum SessionItem {
+    Fields(Vec<Field>),
+    Junk(Value),
+}
+
 fn set_sessions_case() -> BoxedStrategy<SetSessionsCase> {
     let pooled = (
         select(vec!["rg", "RG", "Rg", "other-rg", "Other-RG"]),
@@ -1642,60 +1695,58 @@ fn set_sessions_case() -> BoxedStrategy<SetSessionsCase> {
                 field("activeSessions", (json!(n), Valid)),
             ]
         });
+    // Mostly whole items; sometimes one field left out.
+    let drop = prop_oneof![8 => Just(None), 1 => (0usize..3).prop_map(Some)];
     let item = prop_oneof![
-        3 => pooled.prop_map(|f| (Some(f), None)),
-        3 => session_fields().prop_map(|f| (Some(f), None)),
-        1 => non_string().prop_filter("not an object", |v| !v.is_object()).prop_map(|v| (None, Some(v))),
+        3 => (pooled, drop.clone()).prop_map(|(f, d)| (SessionItem::Fields(f), d)),
+        3 => (session_fields(), drop).prop_map(|(f, d)| (SessionItem::Fields(f), d)),
+        1 => prop_oneof![json_scalar(), json_array()].prop_map(|v| (SessionItem::Junk(v), None)),
     ];
     let shape = prop_oneof![
         10 => Just(None),
-        1 => arb_json().prop_filter("not an array", |v| !v.is_array()).prop_map(Some),
+        1 => non_array().prop_map(Some),
     ];
-    (vec((item, any::<bool>()), 0..6), shape)
+    (vec(item, 0..6), shape)
         .prop_map(|(items, shape)| {
             let mut verdict = Valid;
             let mut values = Vec::new();
             let mut plain = Vec::new();
             let mut seen = HashSet::new();
-            for ((fields, junk), drop_one) in items {
-                match (fields, junk) {
-                    (Some(mut fields), _) => {
-                        if drop_one
-                            && fields.iter().all(|f| f.verdict == Valid)
-                            && values.len() % 3 == 2
-                        {
-                            fields[values.len() % 3].value = None;
-                        }
-                        verdict = verdict.and(required(&fields));
-                        let get = |i: usize| fields[i].value.as_ref();
-                        let rg = get(0).and_then(Value::as_str).map(str::to_owned);
-                        let cg = get(1).and_then(Value::as_str).map(str::to_owned);
-                        if let (Some(rg), Some(cg)) = (&rg, &cg) {
-                            // Resource groups compare without case (ARM's rule).
-                            if !seen.insert((rg.to_lowercase(), cg.clone())) {
-                                verdict = Invalid;
-                            }
-                            if !rg.is_ascii() {
-                                verdict = verdict.and(Unsure);
-                            }
-                        }
-                        plain.push(match (rg, cg, get(2)) {
-                            (Some(rg), Some(cg), Some(n)) => Some((rg, cg, n.clone())),
-                            _ => None,
-                        });
-                        let obj: Map<String, Value> = fields
-                            .into_iter()
-                            .filter_map(|f| f.value.map(|v| (f.name.to_owned(), v)))
-                            .collect();
-                        values.push(Value::Object(obj));
-                    }
-                    (None, Some(junk)) => {
+            for (item, drop) in items {
+                let mut fields = match item {
+                    SessionItem::Fields(fields) => fields,
+                    SessionItem::Junk(junk) => {
                         verdict = Invalid;
                         plain.push(None);
                         values.push(junk);
+                        continue;
                     }
-                    (None, None) => unreachable!(),
+                };
+                if let Some(i) = drop {
+                    fields[i].value = None;
                 }
+                verdict = verdict.and(required(&fields));
+                let text = |i: usize| fields[i].value.as_ref().and_then(Value::as_str);
+                if let (Some(rg), Some(cg)) = (text(0), text(1)) {
+                    // The same group twice (resource groups compare without case) is refused.
+                    if !seen.insert((rg.to_lowercase(), cg.to_owned())) {
+                        verdict = Invalid;
+                    }
+                    if !rg.is_ascii() {
+                        verdict = verdict.and(Unsure);
+                    }
+                }
+                plain.push(match (text(0), text(1), &fields[2].value) {
+                    (Some(rg), Some(cg), Some(n)) => {
+                        Some((rg.to_owned(), cg.to_owned(), n.clone()))
+                    }
+                    _ => None,
+                });
+                let obj: Map<String, Value> = fields
+                    .into_iter()
+                    .filter_map(|f| f.value.map(|v| (f.name.to_owned(), v)))
+                    .collect();
+                values.push(Value::Object(obj));
             }
             let body = match shape {
                 None => Value::Array(values),
@@ -1718,12 +1769,12 @@ fn power_case() -> BoxedStrategy<Case> {
     let action = prop_oneof![
         12 => select(vec!["start", "stop", "toggle", "restart", "status"]).prop_map(|s| (json!(s), Valid)),
         1 => select(vec!["START", "Start", "reboot", "", " start", "off"]).prop_map(|s| (json!(s), Invalid)),
-        1 => non_string().prop_filter("not null", |v| !v.is_null()).prop_map(|v| (v, Invalid)),
+        1 => wrong_type().prop_map(|v| (v, Invalid)),
     ];
     let provider = prop_oneof![
         12 => select(vec!["aci", "oci-compute", "oci-container-instance"]).prop_map(|s| (json!(s), Valid)),
         1 => select(vec!["ACI", "gcp", "", "oci"]).prop_map(|s| (json!(s), Invalid)),
-        1 => non_string().prop_filter("not null", |v| !v.is_null()).prop_map(|v| (v, Invalid)),
+        1 => wrong_type().prop_map(|v| (v, Invalid)),
     ];
     let target = prop_oneof![
         10 => select(vec![
@@ -1737,7 +1788,7 @@ fn power_case() -> BoxedStrategy<Case> {
             (json!(s), v)
         }),
         1 => Just((json!(null), Valid)),
-        1 => non_string().prop_filter("not null", |v| !v.is_null()).prop_map(|v| (v, Invalid)),
+        1 => wrong_type().prop_map(|v| (v, Invalid)),
     ];
     let seconds = |max: f64| {
         prop_oneof![
@@ -1974,11 +2025,11 @@ fn spec_mut() -> BoxedStrategy<SpecMut> {
             non_string()
         ].prop_map(SpecMut::OsType),
         1 => Just(SpecMut::RemoveContainers),
-        1 => prop_oneof![Just(json!([])), non_string().prop_filter("not an array", |v| !v.is_array())].prop_map(SpecMut::Containers),
+        1 => prop_oneof![Just(json!([])), prop_oneof![json_scalar(), json_object()]].prop_map(SpecMut::Containers),
         3 => (idx(), prop_oneof![3 => cg_name().prop_map(Value::String), 1 => non_string()])
             .prop_map(|(i, v)| SpecMut::ContainerName(i, v)),
         1 => Just(SpecMut::DuplicateName),
-        1 => (idx(), non_string().prop_filter("not an object", |v| !v.is_object()))
+        1 => (idx(), prop_oneof![json_scalar(), json_array()])
             .prop_map(|(i, v)| SpecMut::ContainerNotObject(i, v)),
     ];
     let number = prop_oneof![
@@ -2433,6 +2484,11 @@ fn id_expect_check(got: Option<&ResourceId>, expect: &IdExpect, id: &str) -> Che
     }
 }
 
+/// Some(value) a quarter of the time.
+fn sometimes(s: BoxedStrategy<Value>) -> BoxedStrategy<Option<Value>> {
+    prop_oneof![3 => Just(None), 1 => s.prop_map(Some)].boxed()
+}
+
 /// A generated event and what parse_event must make of it.
 #[derive(Debug, Clone)]
 struct EventCase {
@@ -2481,18 +2537,11 @@ fn event_case() -> BoxedStrategy<EventCase> {
             id_value.clone(),
             proptest::option::of(select(vec!["Succeeded", "Failed", "Canceled"]).prop_map(str::to_owned)),
             proptest::option::of(select(vec!["Microsoft.ContainerInstance/containerGroups/write", "x"]).prop_map(str::to_owned)),
-            proptest::option::of(arb_json()),
+            sometimes(arb_json()),
         ).prop_map(|(uri, status, op, other)| (Some((uri, status, op, other)), None)),
-        1 => arb_json().prop_filter("not an object", |v| !v.is_object()).prop_map(|v| (None, Some(v))),
+        1 => non_object().prop_map(|v| (None, Some(v))),
     ];
-    (
-        any::<bool>(),
-        id,
-        ty,
-        id_value,
-        data,
-        proptest::option::of(arb_json()),
-    )
+    (any::<bool>(), id, ty, id_value, data, sometimes(arb_json()))
         .prop_map(
             |(cloud, (id, id_ok), (ty, ty_ok), (subject, subject_expect), data, decoy)| {
                 let mut o = Map::new();
@@ -2615,7 +2664,7 @@ fn delivery_case() -> BoxedStrategy<DeliveryCase> {
         1 => Just(4u8), // no Data
     ];
     (
-        vec(event_case(), 0..5),
+        vec(event_case(), 0..4),
         any::<bool>(),
         prop_oneof![6 => Just(0usize), 2 => 1usize..=3, 1 => Just(4usize)],
         select(vec![
@@ -2627,7 +2676,7 @@ fn delivery_case() -> BoxedStrategy<DeliveryCase> {
         proptest::option::of((select(vec!["other", "$return"]), arb_json())),
         envelope,
         proptest::option::of(odd_string()),
-        non_string().prop_filter("not an object", |v| !v.is_object() && !v.is_null()),
+        prop_oneof![json_bool_or_number(), json_array()],
     )
         .prop_map(
             |(events, single, encoded, binding, extra, env, method, junk)| {
@@ -2966,7 +3015,9 @@ fn near_valid_power() {
                 other => return Err(fail(&format!("target accepted from {other:?}"))),
             };
             prop_assert_eq!(&req.target, &want);
-            let secs = |k: &str| c.get(k).and_then(Value::as_f64);
+            // The numbers as the parser read them (serde_json may round a float's last digit).
+            let read = first_value(&c.bytes.0).unwrap_or_default();
+            let secs = |k: &str| read.get(k).and_then(Value::as_f64);
             let interval = secs("pollIntervalSeconds")
                 .map_or(Duration::from_secs(15), Duration::from_secs_f64);
             prop_assert_eq!(req.settings.interval, interval);
@@ -3219,8 +3270,9 @@ fn deep_nesting_is_a_clear_400() {
 }
 
 // ---------------------------------------------------------------------------
-// Known bugs: accepted values ARM refuses. Ignored until src/fleet/names.rs is
-// fixed; run them with `cargo test --test fuzz -- --ignored`.
+// Known bugs: input that should be refused and is accepted. Ignored until src/ is
+// fixed (then drop the #[ignore] and the matching "unsure" in the oracles above);
+// run them with `cargo test --test fuzz -- --ignored` or `scripts/fuzz --bugs`.
 // ---------------------------------------------------------------------------
 
 /// ARM's naming rules for Microsoft.ContainerInstance/containerGroups: "Lowercase
@@ -3335,6 +3387,41 @@ fn bug_bodies_with_trailing_characters_are_refused() {
                 _ => body::parse::<Invocation>(&b).map(drop),
             };
             prop_assert!(r.is_err(), "accepted {:?}", Bytes(b));
+            Ok(())
+        },
+    );
+}
+
+/// A request body is a JSON object. The request structs derive `Deserialize`, and
+/// serde lets a struct be read from a sequence too, field by field in declaration
+/// order, so `["rg","cg"]` is a Delete of rg/cg, `["rg","cg","Failed"]` a SetState,
+/// `["rg","cg",{…}]` a Create, and `[{"eventGridEvent":…},{}]` a host invocation.
+/// (SetSessions, ReportSessions and Power read a `Value` and are not affected.)
+#[test]
+#[ignore = "bug: the request structs also accept a positional JSON array, e.g. [\"rg\",\"cg\"] is a valid Delete body"]
+fn bug_request_bodies_must_be_json_objects() {
+    let spec = spec_case().prop_filter("valid", |c| c.verdict == Valid);
+    let case = (valid_rg(), valid_cg(), spec, 0u8..5);
+    fuzz(
+        "bug: positional array bodies",
+        case,
+        |(rg, cg, spec, which)| {
+            let (what, body) = match which {
+                0 => ("delete", json!([rg, cg, true])),
+                1 => ("set_state", json!([rg, cg, "Failed", "why"])),
+                2 => ("details", json!([rg, cg, "logs", "c1", 10])),
+                3 => ("create", json!([rg, cg, spec.value])),
+                _ => ("invocation", json!([{"eventGridEvent": {"id": "1"}}, {}])),
+            };
+            let b = body.to_string().into_bytes();
+            let accepted = match which {
+                0 => requests::delete(&b).is_ok(),
+                1 => requests::set_state(&b).is_ok(),
+                2 => requests::details(&b).is_ok(),
+                3 => requests::create(&b).is_ok(),
+                _ => body::parse::<Invocation>(&b).is_ok(),
+            };
+            prop_assert!(!accepted, "{} accepted {}", what, body);
             Ok(())
         },
     );

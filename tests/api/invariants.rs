@@ -17,7 +17,7 @@
 //! well defined. Half the waves also get ARM faults (failed and slow deletes,
 //! failed reads and lists; `ARM_MAX_RETRIES=0`), and Monitor redelivers what
 //! it refused, as Event Grid would. `INVARIANT_ROUNDS` (default 1,000 group
-//! lifetimes, 50 per wave) and `INVARIANT_SEED` make longer or repeatable runs
+//! lifetimes, 100 per wave) and `INVARIANT_SEED` make longer or repeatable runs
 //! (the actors race, so a seed fixes the choices, not the interleaving).
 //!
 //! Shown to fail: with GC's claim made conditional on a freshly read ETag
@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const GROUPS_PER_WAVE: usize = 50;
+const GROUPS_PER_WAVE: usize = 100;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -624,10 +624,18 @@ async fn run_wave(t: &Arc<TestApp>, stats: &Arc<Stats>, wave: usize, seed: u64) 
 
     let reach = reachability();
     let mut violations = std::mem::take(&mut *w.violations.lock().unwrap());
+    let mut rows: HashMap<String, GroupRecord> = t
+        .app
+        .list(None, Some(ResourceGroup::parse(&rg).unwrap()))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key.name.as_str().to_owned(), r))
+        .collect();
     for (i, name) in w.names.iter().enumerate() {
         let g = format!("{rg}/{name}");
         let in_arm = t.sim.group(&rg, name).is_some();
-        let row = t.row(&rg, name).await;
+        let row = rows.get(name).cloned();
         let log = w.log(i);
         if in_arm {
             stats.groups_kept.fetch_add(1, Relaxed);
@@ -683,8 +691,10 @@ async fn run_wave(t: &Arc<TestApp>, stats: &Arc<Stats>, wave: usize, seed: u64) 
     }
 
     // Leave the next wave (and reconcile) a small table.
+    for (name, _) in rows.drain() {
+        let _ = t.store().delete(&key(&rg, &name), None).await;
+    }
     for name in &w.names {
-        let _ = t.store().delete(&key(&rg, name), None).await;
         t.sim.remove_group_silently(&rg, name);
     }
     t.sim.take_events();
@@ -693,7 +703,7 @@ async fn run_wave(t: &Arc<TestApp>, stats: &Arc<Stats>, wave: usize, seed: u64) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_actors_never_break_the_guarantees() {
-    // One ARM list page per wave (50 groups): reconcile sees a consistent list.
+    // One ARM list page per wave (100 groups): reconcile sees a consistent list.
     run_invariants(100).await;
 }
 
@@ -746,8 +756,9 @@ async fn run_invariants(arm_page_size: usize) {
     let s = &stats;
     let g = |c: &AtomicUsize| c.load(Relaxed);
     println!(
-        "invariants (INVARIANT_SEED={seed}, ARM page size {arm_page_size}): {} rounds ({waves} waves × {GROUPS_PER_WAVE} groups) in {:.1?}",
+        "invariants (INVARIANT_SEED={seed}, ARM page size {arm_page_size}): {} rounds ({waves} waves × {} groups) in {:.1?}",
         waves * GROUPS_PER_WAVE,
+        GROUPS_PER_WAVE,
         started.elapsed()
     );
     println!(
@@ -803,7 +814,7 @@ async fn reconcile_trusts_a_list_that_missed_a_live_group() {
     };
     o.env.push(("FLEET_CREATING_TIMEOUT".into(), "0s".into()));
     let t = Arc::new(TestApp::spawn_with(o).await);
-    seed_wave(&t, "paged").await; // g-000 … g-049, Running, all in ARM
+    seed_wave(&t, "paged").await; // g-000 … g-099, Running, all in ARM
     let (s, b) = t.set_sessions(&[("paged", "g-002", 2)]).await;
     assert_eq!(s, StatusCode::OK, "{b}");
 

@@ -14,12 +14,10 @@
 //! `fuzz | name | executions | accepted | failures | time` row (`--nocapture`
 //! shows them); `scripts/fuzz` runs a long budget in release and prints a table.
 //!
-//! Bugs the suite found are properties marked `#[ignore = "bug: …"]` at the end
-//! of the file (run them with `-- --ignored`); until they are fixed, the oracles
-//! elsewhere call those inputs "unsure" or tolerate them, so CI stays green:
-//! container group names with "--", resource groups with characters that are not
-//! letters or digits, anything after the first JSON value of a body, and request
-//! bodies given as a positional array.
+//! Bugs the suite found, now fixed, are regression properties at the end of the
+//! file: container group names with "--", resource groups with characters that
+//! are not letters or digits, anything after the first JSON value of a body, and
+//! request bodies given as a positional array.
 
 use gamefleet::events::{self, EventKind, ResourceEvent, ResourceId};
 use gamefleet::fleet::spec::ContainerGroupSpec;
@@ -746,7 +744,7 @@ fn run_power(b: &[u8]) -> Parsed<power::PowerRequest> {
 
 /// The Functions host's envelope, then Monitor's trigger and its events.
 fn run_invocation(b: &[u8]) -> Result<Option<Invocation>, TestCaseError> {
-    match body::parse::<Invocation>(b) {
+    match body::parse_object::<Invocation>(b) {
         Ok(inv) => {
             accepted();
             document_oracle(b)?;
@@ -3243,7 +3241,7 @@ fn deep_nesting_is_a_clear_400() {
         check("report_sessions", requests::report_sessions(b).map(drop));
         check("set_state", requests::set_state(b).map(drop));
         check("power", requests::power(b, defaults()).map(drop));
-        check("invocation", body::parse::<Invocation>(b).map(drop));
+        check("invocation", body::parse_object::<Invocation>(b).map(drop));
         executions += 8;
         // At 10,000 levels a parser that reads a `Value` must refuse (serde_json stops at
         // 128); a struct skips an unknown field of any depth without recursing.
@@ -3257,7 +3255,8 @@ fn deep_nesting_is_a_clear_400() {
     }
     // Deep JSON inside a JSON-encoded string in the envelope: one error, no overflow.
     let encoded = json!({"Data": {"eventGridEvent": nest(10_000, "[", "]", "")}}).to_string();
-    let inv = body::parse::<Invocation>(encoded.as_bytes()).expect("the envelope itself is fine");
+    let inv =
+        body::parse_object::<Invocation>(encoded.as_bytes()).expect("the envelope itself is fine");
     let results = events::parse_delivery(inv.trigger("eventGridEvent").expect("trigger"));
     assert!(results.len() == 1 && results[0].is_err(), "{results:?}");
     row(
@@ -3270,9 +3269,10 @@ fn deep_nesting_is_a_clear_400() {
 }
 
 // ---------------------------------------------------------------------------
-// Known bugs: input that should be refused and is accepted. Ignored until src/ is
-// fixed (then drop the #[ignore] and the matching "unsure" in the oracles above);
-// run them with `cargo test --test fuzz -- --ignored` or `scripts/fuzz --bugs`.
+// Bugs this suite found (input that should have been refused was accepted), fixed
+// in src/ and kept as regression properties. The oracles above still call those
+// inputs "unsure" (they tolerate either answer); these properties are the ones
+// that insist.
 // ---------------------------------------------------------------------------
 
 /// ARM's naming rules for Microsoft.ContainerInstance/containerGroups: "Lowercase
@@ -3282,7 +3282,6 @@ fn deep_nesting_is_a_clear_400() {
 /// (Container *names* inside a group may have "--": ACI's regex is
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, so only the group name is affected.)
 #[test]
-#[ignore = "bug: ContainerGroupName accepts consecutive hyphens (\"a--b\"), which ARM refuses for containerGroups"]
 fn bug_container_group_names_with_consecutive_hyphens_are_refused() {
     let name = r"[a-z0-9]{1,20}--[a-z0-9-]{0,20}[a-z0-9]";
     fuzz("bug: cg name with \"--\"", name, |s| {
@@ -3306,7 +3305,6 @@ fn bug_container_group_names_with_consecutive_hyphens_are_refused() {
 /// "alphabetic" marks and symbols (Mc: the Devanagari vowel sign in "कि",
 /// So: "ⓐ"), none of which ARM allows.
 #[test]
-#[ignore = "bug: ResourceGroup accepts characters that are not letters or digits (e.g. \"rg½\", \"rgⅫ\", \"rgⓐ\"), which ARM refuses"]
 fn bug_resource_groups_refuse_what_arm_refuses() {
     let name = r"[a-z]{1,10}[\p{No}\p{Nl}\p{Mc}\p{Me}\p{So}][a-z]{0,10}";
     fuzz("bug: rg with non-letter/digit", name, |s| {
@@ -3323,7 +3321,6 @@ fn bug_resource_groups_refuse_what_arm_refuses() {
 /// stray byte (even invalid UTF-8) after the JSON is accepted. Every parser built
 /// on `body::parse` (the seven request parsers and the host envelope) does this.
 #[test]
-#[ignore = "bug: body::parse ignores anything after the first JSON value (no Deserializer::end), e.g. `{...}{\"force\":true}` or `{...}\\xff` is accepted"]
 fn bug_bodies_with_trailing_characters_are_refused() {
     let valid = prop_oneof![
         create_case()
@@ -3384,7 +3381,7 @@ fn bug_bodies_with_trailing_characters_are_refused() {
                 4 => requests::report_sessions(&b).map(drop),
                 5 => requests::set_sessions(&b).map(drop),
                 6 => requests::power(&b, defaults()).map(drop),
-                _ => body::parse::<Invocation>(&b).map(drop),
+                _ => body::parse_object::<Invocation>(&b).map(drop),
             };
             prop_assert!(r.is_err(), "accepted {:?}", Bytes(b));
             Ok(())
@@ -3398,7 +3395,6 @@ fn bug_bodies_with_trailing_characters_are_refused() {
 /// `["rg","cg",{…}]` a Create, and `[{"eventGridEvent":…},{}]` a host invocation.
 /// (SetSessions, ReportSessions and Power read a `Value` and are not affected.)
 #[test]
-#[ignore = "bug: the request structs also accept a positional JSON array, e.g. [\"rg\",\"cg\"] is a valid Delete body"]
 fn bug_request_bodies_must_be_json_objects() {
     let spec = spec_case().prop_filter("valid", |c| c.verdict == Valid);
     let case = (valid_rg(), valid_cg(), spec, 0u8..5);
@@ -3419,7 +3415,7 @@ fn bug_request_bodies_must_be_json_objects() {
                 1 => requests::set_state(&b).is_ok(),
                 2 => requests::details(&b).is_ok(),
                 3 => requests::create(&b).is_ok(),
-                _ => body::parse::<Invocation>(&b).is_ok(),
+                _ => body::parse_object::<Invocation>(&b).is_ok(),
             };
             prop_assert!(!accepted, "{} accepted {}", what, body);
             Ok(())

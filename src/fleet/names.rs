@@ -52,7 +52,7 @@ impl ResourceGroup {
         }
         if let Some(bad) = raw
             .chars()
-            .find(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '(' | ')')))
+            .find(|c| !(is_letter_or_digit(*c) || matches!(c, '_' | '-' | '.' | '(' | ')')))
         {
             return Err(NameError::new(
                 FIELD,
@@ -106,6 +106,22 @@ impl fmt::Display for ResourceGroup {
     }
 }
 
+/// .NET's `Char.IsLetterOrDigit`, which ARM applies to resource group names:
+/// Unicode letters (Lu, Ll, Lt, Lm, Lo) and decimal digits (Nd) — not other
+/// numbers (½, Ⅻ), marks or symbols.
+fn is_letter_or_digit(c: char) -> bool {
+    use unicode_general_category::{get_general_category, GeneralCategory as G};
+    matches!(
+        get_general_category(c),
+        G::UppercaseLetter
+            | G::LowercaseLetter
+            | G::TitlecaseLetter
+            | G::ModifierLetter
+            | G::OtherLetter
+            | G::DecimalNumber
+    )
+}
+
 /// Shared rule of container group names and container names (ARM/ACI):
 /// 1–63 characters, lowercase ASCII letters, digits and `-`, not starting or
 /// ending with `-`.
@@ -140,7 +156,15 @@ pub struct ContainerGroupName(String);
 
 impl ContainerGroupName {
     pub fn parse(raw: &str) -> Result<Self, NameError> {
-        parse_dns_label("containerGroupName", raw).map(Self)
+        let name = parse_dns_label("containerGroupName", raw)?;
+        // ARM's rule for container groups (not for the containers inside them).
+        if name.contains("--") {
+            return Err(NameError::new(
+                "containerGroupName",
+                "must not contain consecutive hyphens",
+            ));
+        }
+        Ok(Self(name))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -332,6 +356,21 @@ mod tests {
             json!(1e300),
         ] {
             assert!(ActiveSessions::from_json(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn arm_rules_beyond_the_charset() {
+        for bad in ["a--b", "0--a"] {
+            assert!(ContainerGroupName::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(ContainerName::parse("side--car").is_ok(), "containers may");
+        assert!(
+            ResourceGroup::parse("ゲーム٣").is_ok(),
+            "letters and decimal digits of any script"
+        );
+        for bad in ["rg½", "rg²", "rgⅫ", "rgⓐ", "कि", "a⳽", "aↅ", "rg✓"] {
+            assert!(ResourceGroup::parse(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -60,7 +60,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let what = if inner.is_syntax() || inner.is_eof() {
@@ -71,5 +71,29 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("{path}: {inner}")
         };
         ApiError::bad_request(what)
-    })
+    })?;
+    // One JSON document, nothing after it (not a second document, not stray bytes).
+    de.end().map_err(|e| {
+        ApiError::bad_request(format!(
+            "request body has more after its JSON document: {e}"
+        ))
+    })?;
+    Ok(value)
+}
+
+/// Like [`parse`], for bodies that must be a JSON object (serde would also
+/// read a struct from a positional array).
+pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => parse(bytes),
+        Some(_) => {
+            // Name what it is when it is JSON at all.
+            let kind = serde_json::from_slice::<serde_json::Value>(bytes)
+                .map(|v| crate::fleet::names::json_kind(&v))
+                .unwrap_or("not valid JSON");
+            Err(ApiError::bad_request(format!(
+                "request body must be a JSON object, not {kind}"
+            )))
+        }
+    }
 }

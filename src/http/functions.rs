@@ -132,7 +132,7 @@ pub async fn monitor(
 ) -> Result<InvocationResult, InvocationResult> {
     let parsed = body::read_body(req)
         .await
-        .and_then(|b| body::parse::<Invocation>(&b));
+        .and_then(|b| body::parse_object::<Invocation>(&b));
     let inv = match parsed {
         Ok(inv) => inv,
         Err(e) => {
@@ -202,7 +202,7 @@ pub async fn gc(
 ) -> Result<InvocationResult, InvocationResult> {
     if let Ok(inv) = body::read_body(req)
         .await
-        .and_then(|b| body::parse::<Invocation>(&b))
+        .and_then(|b| body::parse_object::<Invocation>(&b))
     {
         if inv
             .trigger("timer")

@@ -3,7 +3,7 @@
 //! fuzz tests throw arbitrary input at them. A malformed request never gets
 //! past these.
 
-use super::body::parse;
+use super::body::{parse, parse_object};
 use super::error::ApiError;
 use crate::fleet::names::json_kind;
 use crate::fleet::spec::ContainerGroupSpec;
@@ -33,7 +33,7 @@ struct CreateBody {
 
 /// Create: `{resourceGroup, containerGroupName, containerGroup}`.
 pub fn create(body: &[u8]) -> Result<(GroupKey, ContainerGroupSpec), ApiError> {
-    let b: CreateBody = parse(body)?;
+    let b: CreateBody = parse_object(body)?;
     let key = key_of(&b.resource_group, &b.container_group_name)?;
     let spec = ContainerGroupSpec::parse(&b.container_group).map_err(ApiError::bad_request)?;
     Ok((key, spec))
@@ -50,7 +50,7 @@ struct DeleteBody {
 
 /// Delete: `{resourceGroup, containerGroupName, force?}` → (key, force).
 pub fn delete(body: &[u8]) -> Result<(GroupKey, bool), ApiError> {
-    let b: DeleteBody = parse(body)?;
+    let b: DeleteBody = parse_object(body)?;
     Ok((key_of(&b.resource_group, &b.container_group_name)?, b.force))
 }
 
@@ -80,7 +80,7 @@ struct DetailsBody {
 
 /// Details: `{resourceGroup, containerGroupName, type?: "logs", containerName?, tail?}`.
 pub fn details(body: &[u8]) -> Result<Details, ApiError> {
-    let b: DetailsBody = parse(body)?;
+    let b: DetailsBody = parse_object(body)?;
     let key = key_of(&b.resource_group, &b.container_group_name)?;
     match b.kind.as_deref() {
         None | Some("details") => Ok(Details::Group(key)),
@@ -196,7 +196,7 @@ struct SetStateBody {
 
 /// SetState: `{resourceGroup, containerGroupName, state: MarkedForDeletion|Failed, reason?}`.
 pub fn set_state(body: &[u8]) -> Result<(GroupKey, Target, Option<String>), ApiError> {
-    let b: SetStateBody = parse(body)?;
+    let b: SetStateBody = parse_object(body)?;
     let key = key_of(&b.resource_group, &b.container_group_name)?;
     let target = match b.state.as_str() {
         "MarkedForDeletion" => Target::MarkedForDeletion,

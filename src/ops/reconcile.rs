@@ -7,7 +7,7 @@
 //! | group tagged `managed-by: gamefleet` | no row | adopt: insert a row in the state ARM shows (never a group ARM is deleting) |
 //! | group without the tag | no row | report (`untracked`), never touch |
 //! | no group | row Creating, younger than `FLEET_CREATING_TIMEOUT` | leave (a Create is between its row and its PUT) |
-//! | no group | any other row | remove the row (conditional on its ETag) |
+//! | no group in the list, and a GET answers 404 | any other row | remove the row (conditional on its ETag) |
 //! | group | row Creating, older than the timeout | move on from ARM: Running with its IP, or Failed |
 //!
 //! Rows are read before ARM is listed, so a Create that runs in between shows
@@ -36,6 +36,8 @@ pub struct ReconcileReport {
     pub settled: usize,
     /// Groups without the gamefleet tag and without a row: reported, untouched.
     pub untracked: usize,
+    /// Rows the list did not show but a GET found alive (the list moved under us): kept.
+    pub confirmed_live: usize,
 }
 
 pub fn is_managed(status: &GroupStatus) -> bool {
@@ -109,14 +111,23 @@ impl App {
             match in_arm.get(&rec.key) {
                 None if rec.state == GroupState::Creating
                     && age < self.settings.gc.creating_timeout => {}
-                None => match self.store.delete(&rec.key, Some(&row.etag)).await {
-                    Ok(()) => {
-                        tracing::warn!(group = %rec.key, state = %rec.state, "reconcile removed a row whose group is gone from ARM");
-                        report.removed += 1;
+                None => {
+                    // ARM's paged list is not a snapshot: a delete on an earlier
+                    // page shifts later pages and a live group can be skipped.
+                    // Only a GET that answers 404 proves the group is gone.
+                    if self.platform.get(&rec.key).await?.is_some() {
+                        report.confirmed_live += 1;
+                        continue;
                     }
-                    Err(StoreError::NotFound | StoreError::PreconditionFailed) => {}
-                    Err(e) => return Err(e.into()),
-                },
+                    match self.store.delete(&rec.key, Some(&row.etag)).await {
+                        Ok(()) => {
+                            tracing::warn!(group = %rec.key, state = %rec.state, "reconcile removed a row whose group is gone from ARM");
+                            report.removed += 1;
+                        }
+                        Err(StoreError::NotFound | StoreError::PreconditionFailed) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 Some(status)
                     if rec.state == GroupState::Creating
                         && age >= self.settings.gc.creating_timeout =>

@@ -22,9 +22,10 @@
 //!
 //! Shown to fail: with GC's claim made conditional on a freshly read ETag
 //! instead of the listed one, (a) and (b) break within the default run.
-//! With ARM's list paged (`concurrent_actors_with_a_paged_arm_list`) reconcile
-//! loses rows of live groups; `reconcile_trusts_a_list_that_missed_a_live_group`
-//! gives the exact steps. Both are ignored until that is fixed.
+//! With ARM's list paged (`concurrent_actors_with_a_paged_arm_list`) this suite
+//! found reconcile removing rows of live groups that a shifting paged list
+//! skipped (`reconcile_trusts_a_list_that_missed_a_live_group` has the exact
+//! steps); reconcile now confirms with a GET before it removes a row.
 
 use crate::helpers::*;
 use gamefleet::fleet::machine::{next, Decision, Event, GroupState};
@@ -708,11 +709,10 @@ async fn concurrent_actors_never_break_the_guarantees() {
 }
 
 /// The same with ARM's list paged (7 groups a page, as ARM pages a large
-/// subscription): GC's deletes between two pages shift the later ones, and
-/// reconcile, missing a live group, removes its row (see
-/// `reconcile_trusts_a_list_that_missed_a_live_group` for the exact steps).
+/// subscription): GC's deletes between two pages shift the later ones, so the
+/// list can miss a live group; reconcile must not take it for gone (it used
+/// to: see `reconcile_trusts_a_list_that_missed_a_live_group`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: reconcile removes the row of a live group that a paged ARM list skipped (concurrent delete shifted the pages); re-adopted later as Running with 0 sessions"]
 async fn concurrent_actors_with_a_paged_arm_list() {
     run_invariants(7).await;
 }
@@ -804,7 +804,6 @@ async fn run_invariants(arm_page_size: usize) {
 /// adopts the group as Running with 0 sessions: the acknowledged count and
 /// the mark are lost.
 #[tokio::test]
-#[ignore = "bug: reconcile removes the row of a live group that a paged ARM list skipped"]
 async fn reconcile_trusts_a_list_that_missed_a_live_group() {
     let mut o = Options::default();
     o.sim.page_size = 2;

@@ -175,3 +175,22 @@ async fn an_oci_container_instance_named_by_a_vault_secret() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn odd_resource_ids_never_reach_arm() {
+    let t = TestApp::spawn().await;
+    t.sim.reset_counts();
+    for bad in ["../x", "rg/..", "rg/a%2Fb", "rg/UPPER", "/subscriptions/s/resourceGroups/../providers/Microsoft.ContainerInstance/containerGroups/x"] {
+        let (s, v) = t.post("/api/Power", &power("status", bad)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert_eq!(v["error"]["code"], "InvalidResource", "{bad}: {v}");
+    }
+    assert!(
+        t.sim
+            .requests()
+            .iter()
+            .all(|r| r.operation != Some(gamefleet_sim::Op::Get)),
+        "{:?}",
+        t.sim.requests()
+    );
+}

@@ -39,17 +39,30 @@ impl AciPower {
                     id.resource_type
                 )));
             }
-            return Ok((id.subscription, id.resource_group, id.name));
+            return checked(id.subscription, id.resource_group, id.name);
         }
         match resource.split_once('/') {
             Some((rg, name)) if !rg.is_empty() && !name.is_empty() && !name.contains('/') => {
-                Ok((self.arm.subscription().to_owned(), rg.to_owned(), name.to_owned()))
+                checked(self.arm.subscription().to_owned(), rg.to_owned(), name.to_owned())
             }
             _ => Err(PowerError::InvalidResource(format!(
                 "{resource:?} is not a container group: give its ARM id (/subscriptions/…/containerGroups/<name>) or <resourceGroup>/<name>"
             ))),
         }
     }
+}
+
+/// Names ARM would accept, so nothing odd (`..`, `%2F`) reaches a URL path.
+fn checked(sub: String, rg: String, name: String) -> Result<(String, String, String), PowerError> {
+    let bad = |e: crate::fleet::NameError| PowerError::InvalidResource(e.to_string());
+    crate::fleet::ResourceGroup::parse(&rg).map_err(bad)?;
+    crate::fleet::ContainerGroupName::parse(&name).map_err(bad)?;
+    if sub.is_empty() || !sub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(PowerError::InvalidResource(format!(
+            "{sub:?} is not a subscription id"
+        )));
+    }
+    Ok((sub, rg, name))
 }
 
 /// ARM's two state fields, normalised (see ../shared/reference/providers.md §0).

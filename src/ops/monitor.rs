@@ -107,7 +107,7 @@ impl App {
     }
 
     /// Apply one state-machine event to the record, conditional on its ETag.
-    async fn apply(
+    pub(super) async fn apply(
         &self,
         key: &GroupKey,
         event: Event,

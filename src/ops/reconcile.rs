@@ -14,9 +14,9 @@
 //! up as "ARM has it, no row": the adopting insert then fails with
 //! AlreadyExists and changes nothing.
 
-use super::{App, OpsError, MAX_CONFLICT_RETRIES};
+use super::{App, OpsError};
 use crate::fleet::spec::MANAGED_TAG;
-use crate::fleet::{machine, Decision, Event, GroupKey, GroupRecord, GroupState};
+use crate::fleet::{Event, GroupKey, GroupRecord, GroupState};
 use crate::ports::{GroupStatus, ListQuery, Provisioning, StoreError};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -148,7 +148,9 @@ impl App {
                         Some(s) => s.public_ip,
                         None => continue,
                     };
-                    if self.settle(&rec.key, event, ip, reason).await? {
+                    let outcome = self.apply(&rec.key, event, ip, reason).await?;
+                    if matches!(outcome, super::monitor::EventOutcome::Applied { .. }) {
+                        tracing::warn!(group = %rec.key, "reconcile settled a group stuck in Creating (lost event?)");
                         report.settled += 1;
                     }
                 }
@@ -156,40 +158,5 @@ impl App {
             }
         }
         Ok(report)
-    }
-
-    /// Apply a provisioning event to a Creating row; `true` if it moved.
-    async fn settle(
-        &self,
-        key: &GroupKey,
-        event: Event,
-        ip: Option<String>,
-        reason: Option<String>,
-    ) -> Result<bool, OpsError> {
-        for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(current) = self.store.get(key).await? else {
-                return Ok(false);
-            };
-            let Decision::Move(to) = machine::next(current.value.state, &event) else {
-                return Ok(false);
-            };
-            let mut next = current.value.moved_to(to, crate::fleet::record::now());
-            if to == GroupState::Running {
-                next.public_ip = ip.clone();
-            }
-            if to == GroupState::Failed {
-                next.failure_reason = reason.clone();
-            }
-            match self.store.replace(&next, &current.etag).await {
-                Ok(_) => {
-                    tracing::warn!(group = %key, to = %to, "reconcile settled a group stuck in Creating (lost event?)");
-                    return Ok(true);
-                }
-                Err(StoreError::PreconditionFailed) => continue,
-                Err(StoreError::NotFound) => return Ok(false),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(false)
     }
 }

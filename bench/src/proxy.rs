@@ -6,6 +6,7 @@
 //! not the host or port, so a request signed for the proxy's address is valid at
 //! Azurite's. The proxy only counts requests, by kind.
 
+use crate::report::thousands;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -89,9 +90,9 @@ impl Counts {
             .0
             .iter()
             .filter(|(_, n)| **n > 0)
-            .map(|(k, n)| format!("{n} {}", k.as_str()))
+            .map(|(k, n)| format!("{} {}", thousands(*n), k.as_str()))
             .collect();
-        format!("{} ({})", self.total(), parts.join(", "))
+        format!("{} ({})", thousands(self.total()), parts.join(", "))
     }
 }
 

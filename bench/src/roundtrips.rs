@@ -7,7 +7,7 @@
 //! them), so nothing runs in the background while a call is counted.
 
 use crate::proxy::{Counts, Proxy};
-use crate::report::{thousands, Table};
+use crate::report::{ms, thousands, Table};
 use crate::stack::{self, name, Gamefleet, Paths};
 use crate::Result;
 use gamefleet::fleet::GroupState;
@@ -69,6 +69,47 @@ pub struct RoundTrips {
 }
 
 impl RoundTrips {
+    /// One closing note per reason: rows above the minimum for the same reason
+    /// are named together (`SetSessions, N = 1 / 100 / 1,000`).
+    pub fn notes(&self) -> Vec<String> {
+        let mut groups: Vec<(&str, Vec<&Row>)> = Vec::new();
+        for r in self.rows.iter().filter(|r| r.above_minimum()) {
+            match groups.iter_mut().find(|(n, _)| *n == r.note) {
+                Some((_, rows)) => rows.push(r),
+                None => groups.push((&r.note, vec![r])),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(note, rows)| {
+                let join = |f: &dyn Fn(&Row) -> String| {
+                    rows.iter().map(|r| f(r)).collect::<Vec<_>>().join(" / ")
+                };
+                let mut counts = Vec::new();
+                if rows.iter().any(|r| r.table.total() > r.table_min) {
+                    counts.push(format!(
+                        "Table Storage {} (minimum {})",
+                        join(&|r| r.table.total().to_string()),
+                        join(&|r| r.table_min.to_string())
+                    ));
+                }
+                if rows.iter().any(|r| r.arm_total() > r.arm_min) {
+                    counts.push(format!(
+                        "ARM {} (minimum {})",
+                        join(&|r| r.arm_total().to_string()),
+                        join(&|r| r.arm_min.to_string())
+                    ));
+                }
+                format!(
+                    "**{}**: {}. {}.",
+                    join(&|r| r.function.clone()),
+                    counts.join(", "),
+                    capitalized(note)
+                )
+            })
+            .collect()
+    }
+
     pub fn table(&self) -> String {
         let mut t = Table::new(&[
             "function",
@@ -173,6 +214,14 @@ fn expect(ok: bool, what: &str, got: &Value) -> Result<()> {
     }
 }
 
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 fn ceil_div(a: usize, b: usize) -> usize {
     a.div_ceil(b)
 }
@@ -236,7 +285,7 @@ pub async fn run(
         arm_min: 1,
         arm_min_text: "1 (PUT)".into(),
         why: "ARM GET first: never overwrite a group made outside gamefleet".into(),
-        note: "the ARM GET before the PUT: ACI's PUT is create-or-update, so without it a group of that name made outside gamefleet would be overwritten (`src/ops/create.rs:33`)".into(),
+        note: "the ARM GET before the PUT is deliberate: ACI's PUT is create-or-update, so without it a container group of that name made outside gamefleet would be silently overwritten (`src/ops/create.rs`, step 2 of `create`); gamefleet does not rely on a conditional PUT (`If-None-Match: *`), which the container-group API does not document. On a successful Create it costs one ARM read, not a write, and does not count against ARM's write limits".into(),
     });
 
     // Monitor: the write-success event of alpha, as Event Grid would deliver it.
@@ -269,7 +318,7 @@ pub async fn run(
         arm_min: 1,
         arm_min_text: "1 (GET: the event carries neither state nor IP)".into(),
         why: "read + replace conditional on the ETag".into(),
-        note: "read + replace conditional on the ETag: the move depends on the row's state (a Deleting row must not become Running) and must not undo a concurrent write; 2 is the minimum for a conditional write (`src/ops/monitor.rs` `apply`)".into(),
+        note: "a read and a replace conditional on its ETag: the move depends on the row's current state (a Deleting row must not become Running again) and must not undo a write that lands in between (a claim, a session count), so the write needs the row's ETag first; 2 is the minimum for a conditional write (`src/ops/monitor.rs` `apply`)".into(),
     });
 
     // SetState
@@ -291,7 +340,7 @@ pub async fn run(
         arm_min: 0,
         arm_min_text: "0".into(),
         why: "read (transition table) + conditional replace".into(),
-        note: "read + conditional replace: the transition table needs the current state (a Failed group cannot be marked, a Deleting one cannot move); 2 is the minimum for a conditional write (`src/ops/state.rs`)".into(),
+        note: "a read and a conditional replace: the transition table needs the current state (a Failed group cannot be marked, nothing moves a Deleting one) and the write must not undo a concurrent one; 2 is the minimum for a conditional write (`src/ops/state.rs`)".into(),
     });
 
     // SetSessions, n groups of one resource group (contiguous names)
@@ -312,7 +361,7 @@ pub async fn run(
             arm_min: 0,
             arm_min_text: "0".into(),
             why: "+1 query: rows read before the conditional writes".into(),
-            note: "+1 query: the rows are read first to refuse unknown and Deleting groups and to make each write conditional on its ETag (so a GC claim in between wins); 1 query + ⌈N/100⌉ batches is the minimum for a conditional write (`src/ops/sessions.rs`)".into(),
+            note: "one query more than the batches: the rows are read first (one query for up to 1,000 rows) to refuse unknown and Deleting groups and to make each MERGE conditional on the row's ETag, so a GC claim that lands in between wins and no count is written to a server being deleted; 1 query + ⌈N/100⌉ batches is the minimum for a conditional write (`src/ops/sessions.rs`)".into(),
         });
     }
 
@@ -335,7 +384,7 @@ pub async fn run(
         arm_min: 1,
         arm_min_text: "1 (DELETE)".into(),
         why: "read (players?) + conditional claim + row delete".into(),
-        note: "read (refuse a group with players) + claim (→ Deleting, conditional, so a SetSessions in between is refused rather than lost) + delete after ARM confirmed (`src/ops/delete.rs`)".into(),
+        note: "a read (a group with players is refused unless `force`), a claim (→ Deleting, conditional on the ETag, so a SetSessions in between is either seen or refused, never lost) and the row's delete once ARM confirmed; a Deleting row that a crash leaves behind is finished by the next GC (`src/ops/delete.rs`)".into(),
     });
 
     // GC, k marked and empty groups
@@ -351,7 +400,7 @@ pub async fn run(
         arm_min: GC_K,
         arm_min_text: format!("k = {GC_K} (DELETE; ARM has no batch delete)"),
         why: "per group: conditional claim + row delete, 1 + 2k".into(),
-        note: "per group: a claim (→ Deleting) conditional on the ETag GC read, so a player joining in between wins, and the row's delete once ARM confirmed: 1 + 2k. Claims and deletes of one resource group could go in batches (1 + 2⌈k/100⌉), but one lost race would fail the whole batch, and GC is bound by ARM's DELETEs anyway (`src/ops/gc.rs` `collect_one`)".into(),
+        note: "per group, a claim (→ Deleting) conditional on the ETag GC read, so a player who joins in between wins and the server is kept, and the row's delete once ARM confirmed: 1 + 2k. The claims and deletes of one resource group could go in entity-group transactions (1 + 2⌈k/100⌉), but a transaction is all-or-nothing, so one lost race would hold back the other 99, and GC's time is ARM's DELETEs anyway (section 4) (`src/ops/gc.rs` `collect_one`)".into(),
     });
 
     // GC with nothing to do
@@ -411,19 +460,30 @@ pub async fn run(
             // RowKey range query from the first to the last name.
             for k in [14usize, 100] {
                 let step = n / k;
-                let items: Vec<Value> = (0..k)
-                    .map(|i| json!({"resourceGroup": "arena", "containerGroupName": name(i * step), "activeSessions": 1}))
-                    .collect();
+                let body = |pick: &dyn Fn(usize) -> usize| {
+                    let items: Vec<Value> = (0..k)
+                        .map(|i| json!({"resourceGroup": "arena", "containerGroupName": name(pick(i)), "activeSessions": 1}))
+                        .collect();
+                    json!(items)
+                };
+                // The same number of contiguous names, for the time it takes.
+                let t = Instant::now();
+                let (s, v) = ctx.post(&gf, "/api/SetSessions", &body(&|i| i)).await?;
+                let dense_ms = t.elapsed().as_secs_f64() * 1000.0;
+                expect(s == 200, "SetSessions (contiguous)", &v)?;
                 ctx.reset();
-                let (s, v) = ctx.post(&gf, "/api/SetSessions", &json!(items)).await?;
+                let t = Instant::now();
+                let (s, v) = ctx
+                    .post(&gf, "/api/SetSessions", &body(&|i| i * step))
+                    .await?;
+                let took = t.elapsed().as_secs_f64() * 1000.0;
                 expect(s == 200, "SetSessions (spread)", &v)?;
                 let span = (k - 1) * step + 1;
                 let (min_text, why, note) = if k <= 14 {
                     (
                         "1 (batch)".to_string(),
                         "+1 query (one OR of ≤ 14 RowKeys)".to_string(),
-                        "+1 query (one OR of ≤ 14 RowKeys): the minimum for a conditional write"
-                            .to_string(),
+                        format!("one query more than the batch, an OR of the {k} RowKeys: the minimum for a conditional write ({} here, {} for {k} contiguous names)", ms(took), ms(dense_ms)),
                     )
                 } else {
                     (
@@ -433,10 +493,11 @@ pub async fn run(
                             thousands(span)
                         ),
                         format!(
-                            "more than 14 names are read with one RowKey range query from the first to the last name (`src/store/table.rs` `get_many`): {} rows in the range, ⌈{}/1000⌉ = {} pages, for {k} rows wanted. ORs of ≤ 14 RowKeys would need ⌈{k}/14⌉ = {} queries (concurrent); the range wins only when the names are dense",
-                            thousands(span),
+                            "more than 14 names are read with one RowKey range query from the first name to the last, filtered in gamefleet (`src/store/table.rs` `get_many`): {} rows cross the wire in {} pages for the {k} wanted; this call took {} against {} for {k} contiguous names. ORs of at most 14 RowKeys (Table Storage allows 15 comparisons per filter) would read exactly the {k} rows in ⌈{k}/14⌉ = {} concurrent queries; the range is the better choice only when the names are dense, which gamefleet cannot know in advance. A fix: ORs up to a few chunks of 14 (say 56 names), the range above",
                             thousands(span),
                             ceil_div(span, 1000),
+                            ms(took),
+                            ms(dense_ms),
                             ceil_div(k, 14)
                         ),
                     )

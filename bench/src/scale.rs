@@ -11,6 +11,7 @@ use crate::roundtrips::wait_log;
 use crate::stack::{self, name, Gamefleet, Memory, Paths};
 use crate::Result;
 use gamefleet::fleet::GroupState;
+use gamefleet::ports::{FleetStore, ListQuery};
 use gamefleet_sim::azurite::unique_table;
 use gamefleet_sim::Op;
 use serde_json::Value;
@@ -25,6 +26,10 @@ pub struct Scale {
     pub marked: usize,
     pub delete_delay: Duration,
     pub list_ms: Samples,
+    /// The same rows read straight from Azurite by the store code (the floor).
+    pub raw_list_ms: Samples,
+    /// Size of List's answer.
+    pub list_bytes: usize,
     pub list_table: Option<Counts>,
     pub gc_ms: Samples,
     pub gc_peak: Samples,
@@ -54,8 +59,8 @@ impl Scale {
         t.row(vec![
             format!("`List?state=all` over {n} rows: wall time"),
             self.list_ms.ms(),
-            "–".into(),
-            format!("{} Table Storage requests (minimum ⌈N/1000⌉ = {}); every page is read before the answer starts", counts(&self.list_table), self.groups.div_ceil(1000)),
+            format!("{} (the same query through the proxy with gamefleet's store code, in the bench process)", self.raw_list_ms.ms()),
+            format!("{} Table Storage requests (minimum ⌈N/1000⌉ = {}); every page is read before the answer ({:.1} MiB of JSON) starts", counts(&self.list_table), self.groups.div_ceil(1000), self.list_bytes as f64 / 1024.0 / 1024.0),
         ]);
         t.row(vec![
             format!("GC of {m} marked and empty groups (of {n}), ARM DELETE answered after {d} ms: wall time"),
@@ -65,7 +70,7 @@ impl Scale {
                 "GC_CONCURRENCY = {GC_CONCURRENCY} deletes at once (default); ratio {:.2}; Table Storage {}; ARM {} DELETEs",
                 self.gc_ms.median() / self.gc_minimum_ms(),
                 counts(&self.gc_table),
-                self.gc_arm_deletes
+                thousands(self.gc_arm_deletes)
             ),
         ]);
         t.row(vec![
@@ -120,6 +125,8 @@ pub async fn run(
     for n in &running {
         stack::arm_group(&sim, RG, n);
     }
+    // The floor for List: the same query through the same proxy, without gamefleet.
+    let proxied = stack::store(&proxy.connection_string(), &table).await?;
     let env = stack::gamefleet_env(&sim, &proxy.connection_string(), &table);
     let gf = Gamefleet::start(paths, "scale", &env).await?;
     wait_log(&gf, "table ready").await?;
@@ -163,13 +170,26 @@ pub async fn run(
             .send()
             .await?;
         let status = r.status();
-        let rows: Value = r.json().await?;
+        let body = r.bytes().await?;
         out.list_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        out.list_bytes = body.len();
+        let rows: Value = serde_json::from_slice(&body)?;
         let got = rows.as_array().map(Vec::len).unwrap_or(0);
         if !status.is_success() || got != groups {
             return Err(format!("List?state=all: {status}, {got} rows of {groups}").into());
         }
         out.list_table = Some(proxy.counts());
+        let t = Instant::now();
+        let raw = proxied
+            .list(&ListQuery::ByState {
+                state: None,
+                resource_group: None,
+            })
+            .await?;
+        out.raw_list_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        if raw.len() != groups {
+            return Err(format!("raw list: {} rows of {groups}", raw.len()).into());
+        }
 
         proxy.reset();
         sim.reset_counts();

@@ -27,6 +27,8 @@ pub const DEFAULT_TABLE: &str = "ACIDetails";
 
 /// Filters may hold at most 15 discrete comparisons: PartitionKey + 14 RowKeys.
 const MAX_KEYS_PER_FILTER: usize = 14;
+/// At most this many OR queries side by side before a range query is cheaper.
+const MAX_OR_QUERIES: usize = 4;
 
 /// Retry behaviour of every store request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,16 +295,26 @@ impl FleetStore for TableStore {
             return Ok(Vec::new());
         };
         let pk = format!("PartitionKey eq '{}'", row::quote(resource_group.key()));
-        // Up to 14 names: one query with an OR of RowKeys (one round trip).
-        // More: one range query over [min, max], filtered here; it needs
-        // ceil(rows in range / 1000) round trips, where ORs would need n/14.
-        let rows = if wanted.len() <= MAX_KEYS_PER_FILTER {
-            let ors = wanted
-                .iter()
-                .map(|rk| format!("RowKey eq '{}'", row::quote(rk)))
+        // Up to 14 names: one query with an OR of RowKeys (Table Storage allows 15
+        // comparisons per filter). Up to 4 × 14: such queries side by side, each
+        // reading exactly its rows. More: one range query over [min, max],
+        // filtered here: ceil(rows in range / 1000) round trips, the right call
+        // when the names are dense (a matchmaker reporting its whole fleet).
+        let rows = if wanted.len() <= MAX_KEYS_PER_FILTER * MAX_OR_QUERIES {
+            let names: Vec<&str> = wanted.iter().copied().collect();
+            let queries = names.chunks(MAX_KEYS_PER_FILTER).map(|chunk| {
+                let ors = chunk
+                    .iter()
+                    .map(|rk| format!("RowKey eq '{}'", row::quote(rk)))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                self.query(Some(format!("{pk} and ({ors})")))
+            });
+            futures::future::try_join_all(queries)
+                .await?
+                .into_iter()
+                .flatten()
                 .collect::<Vec<_>>()
-                .join(" or ");
-            self.query(Some(format!("{pk} and ({ors})"))).await?
         } else {
             self.query(Some(format!(
                 "{pk} and RowKey ge '{}' and RowKey le '{}'",

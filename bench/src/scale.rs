@@ -42,6 +42,8 @@ pub struct Scale {
     pub reconcile_report: Value,
     pub seed_ms: Samples,
     pub peak: Memory,
+    /// Peak right after the first List (before any GC).
+    pub after_list: Memory,
 }
 
 impl Scale {
@@ -179,6 +181,9 @@ pub async fn run(
             return Err(format!("List?state=all: {status}, {got} rows of {groups}").into());
         }
         out.list_table = Some(proxy.counts());
+        if run == 0 {
+            out.after_list = gf.memory();
+        }
         let t = Instant::now();
         let raw = proxied
             .list(&ListQuery::ByState {

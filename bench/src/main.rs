@@ -450,7 +450,7 @@ async fn bench(cli: Cli) -> Result<()> {
             let slots = sc.marked.div_ceil(scale::GC_CONCURRENCY) as f64;
             let per_group = (sc.gc_ms.median() - sc.gc_minimum_ms()) / slots;
             notes.push(format!(
-                "**GC wall time {} against {}** ({ratio:.2}×): about {} per group above the {} ms DELETE. Each concurrency slot (`buffer_unordered(GC_CONCURRENCY)` over `collect_one` in `src/ops/gc.rs`) also holds the group's conditional claim before the ARM DELETE and its row delete after it, two Table Storage round trips under load, and the run starts with the candidates query. The claim belongs in the slot (claiming ahead would refuse players to marked servers sooner than needed); the row delete does not: releasing the slot once ARM answered (a semaphore around claim + DELETE only) would take about half of the overhead off. With real ARM, whose DELETEs take longer than {} ms, the same overhead weighs less: {:.0}% of a 200 ms DELETE.",
+                "**GC wall time {} against {}** ({ratio:.2}×): about {} per group above the {} ms DELETE. Each of the GC_CONCURRENCY slots (a semaphore in `collect_one`, `src/ops/gc.rs`) also holds the group's conditional claim, a Table Storage round trip under load, before its ARM DELETE, and the run starts with the candidates query; the row delete after ARM's answer runs outside the slot. The claim stays in the slot on purpose: claiming ahead would refuse players to marked servers sooner than needed. With real ARM, whose DELETEs take longer than {} ms, the same overhead weighs less: {:.0}% of a 200 ms DELETE.",
                 sc.gc_ms.ms(),
                 ms(sc.gc_minimum_ms()),
                 ms(per_group),

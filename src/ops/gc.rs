@@ -53,9 +53,12 @@ impl App {
             reconcile: reconciled,
             ..Default::default()
         };
+        // At most GC_CONCURRENCY groups between their claim and ARM's answer;
+        // the row deletes after it run beside the next groups' DELETEs.
+        let slots = tokio::sync::Semaphore::new(self.settings.gc.concurrency);
         let outcomes: Vec<One> = stream::iter(candidates)
-            .map(|v| self.collect_one(v, now))
-            .buffer_unordered(self.settings.gc.concurrency)
+            .map(|v| self.collect_one(v, now, &slots))
+            .buffer_unordered(self.settings.gc.concurrency * 2)
             .collect()
             .await;
         for o in outcomes {
@@ -101,8 +104,18 @@ impl App {
         &self,
         v: Versioned<GroupRecord>,
         now: chrono::DateTime<chrono::Utc>,
+        slots: &tokio::sync::Semaphore,
     ) -> One {
         let key = v.value.key.clone();
+        if matches!(
+            plan(&v.value, now, self.settings.gc.failed_ttl),
+            GcAction::Skip(_)
+        ) {
+            return One::Skipped;
+        }
+        let Ok(slot) = slots.acquire().await else {
+            return One::Failed;
+        };
         let etag = match plan(&v.value, now, self.settings.gc.failed_ttl) {
             GcAction::Skip(_) => return One::Skipped,
             GcAction::Resume => v.etag,
@@ -128,6 +141,7 @@ impl App {
             .platform
             .delete(&key, self.settings.gc.delete_wait)
             .await;
+        drop(slot);
         match deleted {
             Ok(DeleteOutcome::Gone) => {}
             Ok(DeleteOutcome::Pending) => return One::Pending,

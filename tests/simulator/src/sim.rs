@@ -34,10 +34,65 @@ pub(crate) struct Server {
 
 struct Handle {
     shared: Arc<Shared>,
+    listening: Listening,
+}
+
+/// A server that can be stopped (an outage: connections refused and closed)
+/// and started again on the same address; stopped when dropped. Shared by the
+/// ARM and the OCI simulators.
+pub(crate) struct Listening {
+    addr: SocketAddr,
+    router: Router,
     server: Mutex<Option<Server>>,
 }
 
-impl Drop for Handle {
+impl Listening {
+    pub(crate) fn new(listener: TcpListener, addr: SocketAddr, router: Router) -> Self {
+        let server = spawn_server(listener, router.clone());
+        Self {
+            addr,
+            router,
+            server: Mutex::new(Some(server)),
+        }
+    }
+
+    /// Stops listening and closes every open connection.
+    pub(crate) async fn shutdown(&self) {
+        let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(server) = server {
+            let _ = server.stop.send(true);
+            let _ = server.task.await;
+        }
+    }
+
+    /// Listens again on the same address; no-op while running.
+    pub(crate) async fn resume(&self) -> std::io::Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        let listener = TcpListener::bind(self.addr).await?;
+        let server = spawn_server(listener, self.router.clone());
+        let mut slot = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some(_) => {
+                // Raced with another resume: keep the first server.
+                let _ = server.stop.send(true);
+                server.task.abort();
+            }
+            None => *slot = Some(server),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.server
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+}
+
+impl Drop for Listening {
     fn drop(&mut self) {
         let server = self
             .server
@@ -109,12 +164,9 @@ impl Simulator {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config, local));
-        let server = spawn_server(listener, arm_router(shared.clone()));
+        let listening = Listening::new(listener, local, arm_router(shared.clone()));
         Ok(Simulator {
-            handle: Arc::new(Handle {
-                shared,
-                server: Mutex::new(Some(server)),
-            }),
+            handle: Arc::new(Handle { shared, listening }),
         })
     }
 
@@ -153,44 +205,17 @@ impl Simulator {
     /// Stops listening and closes every open connection (connection refused
     /// afterwards). State is kept; [`Simulator::resume`] listens again on the same port.
     pub async fn shutdown(&self) {
-        let server = self
-            .handle
-            .server
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(server) = server {
-            let _ = server.stop.send(true);
-            let _ = server.task.await;
-        }
+        self.handle.listening.shutdown().await
     }
 
     /// Listens again on the same address after [`Simulator::shutdown`] (the end of an
     /// outage). No-op while running.
     pub async fn resume(&self) -> std::io::Result<()> {
-        if self.is_running() {
-            return Ok(());
-        }
-        let listener = TcpListener::bind(self.addr()).await?;
-        let server = spawn_server(listener, arm_router(self.shared().clone()));
-        let mut slot = self.handle.server.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            Some(_) => {
-                // Raced with another resume: keep the first server.
-                let _ = server.stop.send(true);
-                server.task.abort();
-            }
-            None => *slot = Some(server),
-        }
-        Ok(())
+        self.handle.listening.resume().await
     }
 
     pub fn is_running(&self) -> bool {
-        self.handle
-            .server
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.handle.listening.is_running()
     }
 
     /// Human-readable notices (what the program prints).

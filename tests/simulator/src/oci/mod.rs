@@ -41,7 +41,7 @@ pub mod types;
 
 pub use types::{OciFaultRule, OciOp, OciRequestRecord};
 
-use crate::sim::{spawn_server, Server};
+use crate::sim::Listening;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -50,7 +50,7 @@ use state::{
     new_ocid, ComputeInstance, ContainerInstance, OciShared, Secret, Transition, REGION_KEY,
 };
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
@@ -88,21 +88,7 @@ pub struct OciSim {
 
 struct Handle {
     shared: Arc<OciShared>,
-    server: Mutex<Option<Server>>,
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        let server = self
-            .server
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(server) = server {
-            let _ = server.stop.send(true);
-            server.task.abort();
-        }
-    }
+    listening: Listening,
 }
 
 impl std::fmt::Debug for OciSim {
@@ -164,12 +150,9 @@ impl OciSim {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let shared = Arc::new(OciShared::new(config, local));
-        let server = spawn_server(listener, router(shared.clone()));
+        let listening = Listening::new(listener, local, router(shared.clone()));
         Ok(OciSim {
-            handle: Arc::new(Handle {
-                shared,
-                server: Mutex::new(Some(server)),
-            }),
+            handle: Arc::new(Handle { shared, listening }),
         })
     }
 
@@ -205,42 +188,16 @@ impl OciSim {
     /// Stops listening and closes every open connection. State is kept;
     /// [`OciSim::resume`] listens again on the same port.
     pub async fn shutdown(&self) {
-        let server = self
-            .handle
-            .server
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(server) = server {
-            let _ = server.stop.send(true);
-            let _ = server.task.await;
-        }
+        self.handle.listening.shutdown().await
     }
 
     /// Listens again on the same address after [`OciSim::shutdown`]. No-op while running.
     pub async fn resume(&self) -> std::io::Result<()> {
-        if self.is_running() {
-            return Ok(());
-        }
-        let listener = TcpListener::bind(self.addr()).await?;
-        let server = spawn_server(listener, router(self.shared().clone()));
-        let mut slot = self.handle.server.lock().unwrap_or_else(|p| p.into_inner());
-        match slot.as_ref() {
-            Some(_) => {
-                let _ = server.stop.send(true);
-                server.task.abort();
-            }
-            None => *slot = Some(server),
-        }
-        Ok(())
+        self.handle.listening.resume().await
     }
 
     pub fn is_running(&self) -> bool {
-        self.handle
-            .server
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        self.handle.listening.is_running()
     }
 
     // ------------------------------------------------------------ identities

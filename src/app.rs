@@ -48,14 +48,16 @@ pub fn build(config: &Config, env: crate::power::SharedEnv) -> Result<App, Build
     let defaults = crate::power::Defaults::from_lookup(&*env).map_err(BuildError::Power)?;
     let power = crate::power::PowerHub::new(env, defaults, Some(arm.clone()));
 
+    let keyring =
+        crate::ops::keyring::Keyring::new(config.session_keys.clone(), Arc::new(store.secrets()));
     Ok(App {
+        keyring: Arc::new(keyring),
         store: Arc::new(crate::store::Healing::new(store)),
         platform: arm,
         power: Arc::new(power),
         settings: Settings {
             subscription_id: config.arm.subscription_id.clone(),
             set_sessions_url: config.set_sessions_url.clone(),
-            session_keys: config.session_keys.clone(),
             api_keys: config.api_keys.clone(),
             gc: config.gc.clone(),
         },

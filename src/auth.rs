@@ -36,7 +36,41 @@ impl fmt::Debug for SessionKeys {
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+/// Key id of the key gamefleet generates and stores when `SESSION_TOKEN_KEYS`
+/// is not set (reserved: a configured key may not use it).
+pub const GENERATED_KEY_ID: &str = "auto";
+
 impl SessionKeys {
+    /// One key from raw secret bytes (at least 32).
+    pub fn single(id: &str, secret: &[u8]) -> Result<Self, String> {
+        if secret.len() < 32 {
+            return Err(format!(
+                "key {id}: the secret is {} bytes; use at least 32",
+                secret.len()
+            ));
+        }
+        Ok(Self {
+            keys: vec![(id.to_owned(), Secret::new(B64.encode(secret)))],
+        })
+    }
+
+    /// A fresh 32-byte secret from the OS, base64 (what [`Self::single`] takes back via [`decode_secret`]).
+    pub fn generate_secret() -> Result<Secret, String> {
+        let mut raw = [0u8; 32];
+        getrandom::getrandom(&mut raw).map_err(|e| format!("no OS randomness: {e}"))?;
+        Ok(Secret::new(B64.encode(raw)))
+    }
+
+    /// Whether a token names `id` as its key (no check of the signature).
+    pub fn token_key_id(token: &str) -> Option<&str> {
+        token.trim().split_once('.').map(|(id, _)| id)
+    }
+
+    /// Whether this set has a key with this id.
+    pub fn has_key(&self, id: &str) -> bool {
+        self.keys.iter().any(|(k, _)| k == id)
+    }
+
     /// `id:base64secret[,id:base64secret...]`; each secret at least 32 bytes.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut keys = Vec::new();
@@ -69,6 +103,12 @@ impl SessionKeys {
                     bytes.len()
                 ));
             }
+            if id == GENERATED_KEY_ID {
+                return Err(format!(
+                    "key {}: the id {GENERATED_KEY_ID:?} is reserved for the key gamefleet generates; pick another",
+                    i + 1
+                ));
+            }
             if keys.iter().any(|(k, _): &(String, Secret)| k == id) {
                 return Err(format!("key id {id} is given twice"));
             }
@@ -78,6 +118,11 @@ impl SessionKeys {
             return Err("no key given".into());
         }
         Ok(Self { keys })
+    }
+
+    /// The raw bytes of a secret made by [`Self::generate_secret`].
+    pub fn decode_secret(secret: &Secret) -> Option<Vec<u8>> {
+        B64.decode(secret.expose()).ok()
     }
 
     fn mac(secret: &Secret, key: &GroupKey) -> Option<HmacSha256> {

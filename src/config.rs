@@ -51,8 +51,9 @@ pub struct Config {
     pub port: u16,
     pub storage: StorageConfig,
     pub arm: ArmConfig,
-    /// URL injected into every container as `ACI_SET_SESSIONS_URL`.
-    pub set_sessions_url: Option<String>,
+    /// ReportSessions' URL; every container gets it with its own token in
+    /// `ACI_SET_SESSIONS_URL` (checked to be ReportSessions at start).
+    pub set_sessions_url: Option<url::Url>,
     /// Keys that sign each container's session token (`SESSION_TOKEN_KEYS`).
     pub session_keys: Option<crate::auth::SessionKeys>,
     /// `X-API-Key` values every route requires (`GAMEFLEET_API_KEYS`); empty = none required.
@@ -165,8 +166,16 @@ impl Config {
                 "is not set (SUBSCRIPTIONID is accepted too)",
             )
         })?;
-        let set_sessions_url = get("ACI_SET_SESSIONS_URL")
-            .or_else(|| get("WEBSITE_HOSTNAME").map(|h| format!("https://{h}/api/ReportSessions")));
+        let set_sessions_url = match get("ACI_SET_SESSIONS_URL") {
+            Some(u) => Some(report_url("ACI_SET_SESSIONS_URL", &u)?),
+            None => match get("WEBSITE_HOSTNAME") {
+                Some(h) => Some(report_url(
+                    "WEBSITE_HOSTNAME",
+                    &format!("https://{}/api/ReportSessions", h.trim()),
+                )?),
+                None => None,
+            },
+        };
         let session_keys = match get("SESSION_TOKEN_KEYS") {
             Some(spec) => Some(
                 crate::auth::SessionKeys::parse(&spec).map_err(|e| err("SESSION_TOKEN_KEYS", e))?,
@@ -264,6 +273,46 @@ impl ArmConfig {
     }
 }
 
+/// The URL containers report their sessions to: it must be gamefleet's
+/// ReportSessions (Create adds each container's own `token` to it, and only
+/// ReportSessions accepts that token). The original project pointed containers
+/// at SetSessions with the function key (`?code=`): refused, since that key
+/// would let any container set any server's count. Never echoes the query.
+fn report_url(var: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| {
+        err(
+            var,
+            format!("is not a URL ({e}); give https://<host>/api/ReportSessions"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(err(
+            var,
+            "must be an http(s) URL with a host, like https://<host>/api/ReportSessions",
+        ));
+    }
+    let path = url.path().trim_end_matches('/');
+    if !path.to_ascii_lowercase().ends_with("/api/reportsessions") {
+        return Err(err(
+            var,
+            format!(
+                "points at {path:?}; it must be gamefleet's ReportSessions function (https://{}/api/ReportSessions): Create gives every container this URL with its own token, and only ReportSessions accepts it",
+                url.host_str().unwrap_or("<host>")
+            ),
+        ));
+    }
+    if let Some((k, _)) = url
+        .query_pairs()
+        .find(|(k, _)| k.eq_ignore_ascii_case("code") || k == "token")
+    {
+        return Err(err(
+            var,
+            format!("must not carry {k:?} in its query: ReportSessions is anonymous and every container gets its own token"),
+        ));
+    }
+    Ok(url)
+}
+
 fn duration(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
@@ -344,9 +393,33 @@ mod tests {
         .unwrap();
         assert_eq!(c.arm.subscription_id, "legacy");
         assert_eq!(
-            c.set_sessions_url.as_deref(),
+            c.set_sessions_url.as_ref().map(url::Url::as_str),
             Some("https://fleet.azurewebsites.net/api/ReportSessions")
         );
+    }
+
+    #[test]
+    fn the_sessions_url_must_be_report_sessions() {
+        for ok in [
+            "https://f.example/api/ReportSessions",
+            "http://127.0.0.1:7071/api/reportsessions/",
+            "https://f.example/api/ReportSessions?region=eu",
+        ] {
+            let c = cfg(&[BASE[0], BASE[1], ("ACI_SET_SESSIONS_URL", ok)]).unwrap();
+            assert!(c.set_sessions_url.is_some(), "{ok}");
+        }
+        for bad in [
+            "https://f.example/api/SetSessions",
+            "https://f.example/api/ACISetSessions?code=s3cr3t-function-key",
+            "https://f.example/api/ReportSessions?code=s3cr3t-function-key",
+            "https://f.example/api/ReportSessions?token=x",
+            "ftp://f.example/api/ReportSessions",
+            "not a url",
+        ] {
+            let e = cfg(&[BASE[0], BASE[1], ("ACI_SET_SESSIONS_URL", bad)]).unwrap_err();
+            assert_eq!(e.var, "ACI_SET_SESSIONS_URL", "{bad}");
+            assert!(!e.problem.contains("s3cr3t"), "{e}");
+        }
     }
 
     #[test]

@@ -397,7 +397,7 @@ fn spec_oracle(spec: &ContainerGroupSpec, key: &GroupKey, url: &str) -> Check {
             let values = |n: &str| -> Vec<&Value> {
                 env.iter()
                     .filter(|e| e["name"].as_str() == Some(n))
-                    .map(|e| &e["value"])
+                    .map(|e| e.get("secureValue").unwrap_or(&e["value"]))
                     .collect()
             };
             let (rg, cg) = (json!(key.resource_group.as_str()), json!(key.name.as_str()));
@@ -406,6 +406,12 @@ fn spec_oracle(spec: &ContainerGroupSpec, key: &GroupKey, url: &str) -> Check {
             if let Some(url) = url {
                 let url = json!(url);
                 prop_assert_eq!(values(INJECTED[0]), vec![&url]);
+                prop_assert_eq!(values("SET_SESSIONS_URL"), vec![&url]);
+                // The URL carries the container's token: never a plain value ARM echoes.
+                prop_assert!(env
+                    .iter()
+                    .filter(|e| e["name"] == INJECTED[0])
+                    .all(|e| e.get("value").is_none()));
             }
             for e in env {
                 prop_assert!(

@@ -306,12 +306,12 @@ async fn the_binary_serves_every_function_as_the_host_calls_it() {
         "ipAddress": {"type": "Public", "ports": [{"port": 80}]}}});
     let (s, v) = forward(&http, base, f("Create"), Some(create)).await;
     assert_eq!(s, 202, "{v}");
-    let env = &sim.group("my-rg", "cg-job-0001").unwrap()["properties"]["containers"][0]
-        ["properties"]["environmentVariables"];
+    // The container runs with ReportSessions' URL (its token inside) from WEBSITE_HOSTNAME.
+    let env = sim.container_env("my-rg", "cg-job-0001", "job").unwrap();
     assert!(
-        env.to_string()
-            .contains("https://fleet.example.net/api/ReportSessions"),
-        "{env}"
+        env.iter().any(|(k, v)| k == "ACI_SET_SESSIONS_URL"
+            && v.starts_with("https://fleet.example.net/api/ReportSessions?token=k1.")),
+        "{env:?}"
     );
     for _ in 0..200 {
         if sim.group("my-rg", "cg-job-0001").unwrap()["properties"]["provisioningState"]

@@ -6,6 +6,7 @@
 
 use gamefleet::auth::SessionKeys;
 use gamefleet::fleet::{ContainerGroupName, GroupKey, ResourceGroup};
+use gamefleet::ports::SecretStore;
 use gamefleet_sim::azurite::{unique_table, Azurite, ACCOUNT_KEY};
 use gamefleet_sim::oci::{api_key_identity, OciSim, OciSimConfig};
 use gamefleet_sim::{EventConfig, FaultRule, Op, SimConfig, Simulator};
@@ -13,7 +14,6 @@ use serde_json::{json, Value};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const SESSION_SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const API_KEY: &str = "matchmaker-secret-key-0123456789";
 const WRONG_API_KEY: &str = "guessed-secret-key-9876543210";
 const FUNCTION_KEY: &str = "host-function-key-ZZ9PluralZAlpha";
@@ -45,19 +45,24 @@ async fn no_secret_reaches_the_logs() {
     let ci = oci.add_container_instance("arena", "INACTIVE");
 
     let log = tempfile::NamedTempFile::new().unwrap();
+    let table = unique_table();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamefleet"));
     cmd.arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
         .env("AzureWebJobsStorage", azurite.connection_string())
-        .env("FLEET_TABLE", unique_table())
+        .env("FLEET_TABLE", &table)
         .env("AZURE_SUBSCRIPTION_ID", sim.subscription_id())
         .env("ARM_ENDPOINT", sim.arm_endpoint())
         .env("IDENTITY_ENDPOINT", sim.identity_endpoint())
         .env("IDENTITY_HEADER", IDENTITY_HEADER)
         .env("ARM_MAX_RETRIES", "1")
-        .env("SESSION_TOKEN_KEYS", format!("k1:{SESSION_SECRET}"))
+        // No SESSION_TOKEN_KEYS: the key gamefleet generates and stores is in play.
+        .env(
+            "ACI_SET_SESSIONS_URL",
+            "http://127.0.0.1:9/api/ReportSessions",
+        )
         .env("GAMEFLEET_API_KEYS", API_KEY)
         .env("RECONCILE_INTERVAL", "0s")
         .env("FLEET_CREATING_TIMEOUT", "0s")
@@ -130,7 +135,24 @@ async fn no_secret_reaches_the_logs() {
             .status(),
         401
     );
-    let keys = SessionKeys::parse(&format!("k1:{SESSION_SECRET}")).unwrap();
+    // The generated key, as stored in the secrets table beside the fleet table.
+    let store = gamefleet::store::TableStore::from_connection_string(
+        &azurite.connection_string(),
+        &table,
+        reqwest::Client::new(),
+        Default::default(),
+    )
+    .unwrap();
+    let session_secret = store
+        .secrets()
+        .get("session-token-key")
+        .await
+        .unwrap()
+        .expect("Create generated the session-token key")
+        .expose()
+        .to_owned();
+    let raw = SessionKeys::decode_secret(&gamefleet::config::Secret::new(&session_secret)).unwrap();
+    let keys = SessionKeys::single("auto", &raw).unwrap();
     let key = |n: &str| {
         GroupKey::new(
             ResourceGroup::parse("arena").unwrap(),
@@ -144,6 +166,16 @@ async fn no_secret_reaches_the_logs() {
             .post(format!("{base}/api/ReportSessions"))
             .bearer_auth(tok)
             .json(&json!({"resourceGroup": "arena", "containerGroupName": n, "activeSessions": 2}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want);
+        // The way the original's images report: the token inside the URL, the array body.
+        let r = http
+            .post(format!("{base}/api/ReportSessions?token={tok}"))
+            .body(format!(
+                r#"[{{"resourceGroup":"arena","containerGroupName":"{n}","activeSessions":2}}]"#
+            ))
             .send()
             .await
             .unwrap();
@@ -216,7 +248,7 @@ async fn no_secret_reaches_the_logs() {
     let mut secrets: Vec<(String, String)> = vec![
         ("storage account key".into(), ACCOUNT_KEY.into()),
         ("IDENTITY_HEADER".into(), IDENTITY_HEADER.into()),
-        ("session key".into(), SESSION_SECRET.into()),
+        ("generated session key".into(), session_secret.clone()),
         ("session token s1".into(), t1.clone()),
         ("session token s2".into(), t2.clone()),
         ("API key".into(), API_KEY.into()),

@@ -80,7 +80,7 @@ enum Client {
         http: reqwest::Client,
         target: String,
     },
-    Raw(TableStore),
+    Raw(Box<TableStore>),
 }
 
 struct Worker {
@@ -107,12 +107,12 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         Op::RawList | Op::RawSetsessions => {
             // The same client settings as gamefleet's store (src/app.rs).
             let http = gamefleet::app::http_client(Duration::from_secs(10))?;
-            Client::Raw(TableStore::from_connection_string(
+            Client::Raw(Box::new(TableStore::from_connection_string(
                 args.storage.as_deref().ok_or("--storage is needed")?,
                 args.table.as_deref().ok_or("--table is needed")?,
                 http,
                 StoreOptions::default(),
-            )?)
+            )?))
         }
     };
     let client = Arc::new(client);

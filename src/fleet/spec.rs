@@ -9,8 +9,12 @@ use serde_json::{json, Map, Value};
 /// Tag put on every group gamefleet creates, so it never touches others.
 pub const MANAGED_TAG: (&str, &str) = ("managed-by", "gamefleet");
 
-/// Environment variables injected into every container.
+/// Environment variables injected into every container. The URL carries the
+/// container's own token, so it is a secure value (ARM never returns it).
 pub const ENV_SET_SESSIONS_URL: &str = "ACI_SET_SESSIONS_URL";
+/// The same URL under the name the original project's images read
+/// (docker_openarena's `stdoutprocessor.sh` posts to `$SET_SESSIONS_URL`).
+pub const ENV_SET_SESSIONS_URL_LEGACY: &str = "SET_SESSIONS_URL";
 pub const ENV_RESOURCE_GROUP: &str = "RESOURCE_GROUP";
 pub const ENV_CONTAINER_GROUP_NAME: &str = "CONTAINER_GROUP_NAME";
 /// The container's own session token (a secure value: ARM never returns it).
@@ -221,7 +225,11 @@ impl ContainerGroupSpec {
             json!({"name": ENV_CONTAINER_GROUP_NAME, "value": key.name.as_str()}),
         ];
         if let Some(url) = set_sessions_url {
-            env.insert(0, json!({"name": ENV_SET_SESSIONS_URL, "value": url}));
+            env.insert(0, json!({"name": ENV_SET_SESSIONS_URL, "secureValue": url}));
+            env.insert(
+                1,
+                json!({"name": ENV_SET_SESSIONS_URL_LEGACY, "secureValue": url}),
+            );
         }
         if let Some(t) = token {
             env.push(json!({"name": ENV_SESSIONS_TOKEN, "secureValue": t}));
@@ -422,6 +430,7 @@ mod tests {
             [
                 "envName",
                 "ACI_SET_SESSIONS_URL",
+                "SET_SESSIONS_URL",
                 "RESOURCE_GROUP",
                 "CONTAINER_GROUP_NAME"
             ]

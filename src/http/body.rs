@@ -36,6 +36,13 @@ pub async fn read_body(req: Request) -> Result<bytes::Bytes, ApiError> {
             ));
         }
     }
+    read_any(req).await
+}
+
+/// Read the whole body (≤ [`MAX_BODY`]) whatever its Content-Type: for
+/// ReportSessions, whose callers are game-server images posting JSON with
+/// plain `wget --post-data` / `curl -d` (form content type, or none).
+pub async fn read_any(req: Request) -> Result<bytes::Bytes, ApiError> {
     axum::body::to_bytes(req.into_body(), MAX_BODY)
         .await
         .map_err(|e| {

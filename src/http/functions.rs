@@ -276,34 +276,46 @@ fn power_error_code(o: &crate::lifecycle::Outcome) -> &'static str {
     }
 }
 
-/// POST /api/ReportSessions `{resourceGroup, containerGroupName, activeSessions}`
-/// with `Authorization: Bearer <ACI_SESSIONS_TOKEN>`: a game server reporting
-/// its own session count (anonymous at the host: the token is the credential).
+/// POST /api/ReportSessions?token=<token> with `[{resourceGroup,
+/// containerGroupName, activeSessions}]` (the original's array) or the single
+/// object: a game server reporting its own session count. Anonymous at the
+/// host: the per-group token is the credential, in the URL Create gave the
+/// container (or as `Authorization: Bearer`). Any Content-Type is read as JSON.
 pub async fn report_sessions(
     State(app): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
     headers: axum::http::HeaderMap,
-    RawJson(b): RawJson,
+    req: Request,
 ) -> Answer {
-    let Some(keys) = app.settings.session_keys.as_ref() else {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "SessionTokensNotConfigured", "this gamefleet has no SESSION_TOKEN_KEYS: game servers cannot report sessions themselves; use SetSessions with the function key"));
-    };
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
+    let token = q
+        .get("token")
+        .map(String::as_str)
+        .or_else(|| {
+            headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
         })
-        .or_else(|| headers.get("x-session-token").and_then(|v| v.to_str().ok()));
+        .or_else(|| headers.get("x-session-token").and_then(|v| v.to_str().ok()))
+        .filter(|t| !t.trim().is_empty());
     let Some(token) = token else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "MissingSessionToken",
-            "send the container's ACI_SESSIONS_TOKEN as Authorization: Bearer <token>",
+            "post to the ACI_SET_SESSIONS_URL this container was given (it carries the container's token), or send ACI_SESSIONS_TOKEN as Authorization: Bearer <token>",
         ));
     };
+    let b = body::read_any(req).await?;
     let (key, n) = requests::report_sessions(&b)?;
-    if !keys.verify(token, &key) {
+    if !app
+        .keyring
+        .verify(token, &key)
+        .await
+        .map_err(crate::ops::OpsError::from)?
+    {
         tracing::warn!(group = %key, "ReportSessions with a token that is not this group's");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

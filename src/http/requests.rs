@@ -178,10 +178,26 @@ fn session_item(item: &Value) -> Result<(GroupKey, ActiveSessions), String> {
 }
 
 /// ReportSessions (a game server reporting itself): one
-/// `{resourceGroup, containerGroupName, activeSessions}` object.
+/// `{resourceGroup, containerGroupName, activeSessions}` object, or the
+/// original project's array of them (as its images send it). An array names
+/// one group (the server's own) once; the caller checks the token against it.
 pub fn report_sessions(body: &[u8]) -> Result<(GroupKey, ActiveSessions), ApiError> {
     let v: Value = parse(body)?;
-    session_item(&v).map_err(|e| ApiError::bad_request(format!("request body{e}")))
+    match &v {
+        Value::Array(items) => {
+            let (first, rest) = items.split_first().ok_or_else(|| {
+                ApiError::bad_request("request body is an empty array; send this server's {resourceGroup, containerGroupName, activeSessions}")
+            })?;
+            if !rest.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "request body names {} groups; a game server reports only its own, once",
+                    items.len()
+                )));
+            }
+            session_item(first).map_err(|e| ApiError::bad_request(format!("[0]{e}")))
+        }
+        _ => session_item(&v).map_err(|e| ApiError::bad_request(format!("request body{e}"))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -245,5 +261,18 @@ mod tests {
         );
         let e = report_sessions(br#"{"resourceGroup":"rg","containerGroupName":"a"}"#).unwrap_err();
         assert_eq!(e.message, "request body.activeSessions is missing");
+        // The original's array body, as its images post it.
+        let (k, n) = report_sessions(
+            br#"[{"resourceGroup":"TeeWorlds-RG", "containerGroupName":"tw-1", "activeSessions":3}]"#,
+        )
+        .unwrap();
+        assert_eq!((k.to_string().as_str(), n.get()), ("TeeWorlds-RG/tw-1", 3));
+        let e = report_sessions(br#"[]"#).unwrap_err();
+        assert!(e.message.contains("empty array"), "{}", e.message);
+        let e = report_sessions(br#"[{"resourceGroup":"rg","containerGroupName":"a","activeSessions":1},{"resourceGroup":"rg","containerGroupName":"b","activeSessions":1}]"#).unwrap_err();
+        assert!(e.message.contains("only its own"), "{}", e.message);
+        let e =
+            report_sessions(br#"[{"resourceGroup":"rg","containerGroupName":"a"}]"#).unwrap_err();
+        assert_eq!(e.message, "[0].activeSessions is missing");
     }
 }

@@ -23,6 +23,8 @@ impl App {
         key: &GroupKey,
         spec: &ContainerGroupSpec,
     ) -> Result<GroupRecord, OpsError> {
+        // The container's token first: a storage failure here changes nothing.
+        let token = self.keyring.issue(key).await?;
         let now = crate::fleet::record::now();
         let row = GroupRecord::creating(key.clone(), spec.location().to_owned(), now);
         let etag = match self.store.insert(&row).await {
@@ -47,16 +49,12 @@ impl App {
             }
         }
 
-        let token = self
+        let report_url = self
             .settings
-            .session_keys
+            .set_sessions_url
             .as_ref()
-            .and_then(|k| k.issue(key));
-        let body = spec.to_arm_body_with_token(
-            key,
-            self.settings.set_sessions_url.as_deref(),
-            token.as_deref(),
-        );
+            .map(|u| report_url_for(u, &token));
+        let body = spec.to_arm_body_with_token(key, report_url.as_deref(), Some(&token));
         match self.platform.create(key, &body).await {
             Ok(status) => {
                 fail::fail_point!("create-after-put");
@@ -123,7 +121,18 @@ impl App {
             Err(e) => Err(e.into()),
         }
     }
+}
 
+/// ReportSessions' URL with the container's own token in its query: a game
+/// server reports with nothing but this URL (the original's images POST to it
+/// with plain wget/curl and no other header).
+pub fn report_url_for(base: &url::Url, token: &str) -> String {
+    let mut url = base.clone();
+    url.query_pairs_mut().append_pair("token", token);
+    url.into()
+}
+
+impl App {
     /// Remove the row Create wrote (only if nobody changed it since).
     async fn undo(&self, key: &GroupKey, etag: &Etag) {
         if let Err(e) = self.store.delete(key, Some(etag)).await {

@@ -5,6 +5,7 @@
 pub mod create;
 pub mod delete;
 pub mod gc;
+pub mod keyring;
 pub mod monitor;
 pub mod reconcile;
 pub mod sessions;
@@ -23,6 +24,8 @@ pub struct App {
     /// The lifecycle core's providers (the Power function).
     pub power: Arc<crate::power::PowerHub>,
     pub settings: Settings,
+    /// Signs and checks each game server's session token.
+    pub keyring: Arc<keyring::Keyring>,
     /// When GC last reconciled the table with ARM (this process).
     pub last_reconcile: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
@@ -31,10 +34,9 @@ pub struct App {
 pub struct Settings {
     /// Events about other subscriptions are ignored.
     pub subscription_id: String,
-    /// Injected into every container as `ACI_SET_SESSIONS_URL`.
-    pub set_sessions_url: Option<String>,
-    /// Sign each container's session token (injected as `ACI_SESSIONS_TOKEN`).
-    pub session_keys: Option<crate::auth::SessionKeys>,
+    /// ReportSessions' URL; every container gets it with its own token as
+    /// `ACI_SET_SESSIONS_URL` (and `SET_SESSIONS_URL`, the original images' name).
+    pub set_sessions_url: Option<url::Url>,
     /// `X-API-Key` values every route requires; empty = none (under the Functions host).
     pub api_keys: crate::auth::ApiKeys,
     pub gc: GcConfig,

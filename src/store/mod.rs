@@ -9,12 +9,14 @@
 //! - `connection.rs`: connection strings, without ever echoing a secret.
 //! - `pipeline.rs`: retries, `Retry-After`, and the mapping to [`crate::ports::StoreError`].
 //! - `healing.rs`: re-creates a lost table on first use.
+//! - `secrets.rs`: secrets gamefleet generated itself (the session-token key), in `<table>Keys`.
 
 mod batch;
 mod connection;
 pub mod healing;
 mod pipeline;
 mod row;
+pub mod secrets;
 pub mod table;
 
 #[cfg(test)]

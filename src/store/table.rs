@@ -58,6 +58,8 @@ pub struct TableStore {
     endpoint: Url,
     /// For `$batch`: same credentials, options and HTTP client as `table`.
     pipeline: Pipeline,
+    /// Secrets gamefleet generated (`<table>Keys`), same account and client.
+    secrets: super::secrets::TableSecrets,
 }
 
 impl TableStore {
@@ -75,6 +77,8 @@ impl TableStore {
         opts: StoreOptions,
     ) -> Result<Self, StoreConfigError> {
         connection::validate_table_name(table)?;
+        let secrets_table = format!("{table}Keys");
+        connection::validate_table_name(&secrets_table)?;
         let Connection {
             account,
             endpoint,
@@ -93,7 +97,13 @@ impl TableStore {
             table_name: table.to_owned(),
             endpoint,
             pipeline: azure_storage::clients::new_pipeline_from_options(options, credentials),
+            secrets: super::secrets::TableSecrets::new(service.table_client(secrets_table)),
         })
+    }
+
+    /// The store of secrets gamefleet generated, beside this table.
+    pub fn secrets(&self) -> super::secrets::TableSecrets {
+        self.secrets.clone()
     }
 
     pub fn table_name(&self) -> &str {

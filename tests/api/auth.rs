@@ -59,13 +59,16 @@ async fn a_game_server_sets_only_its_own_count() {
         tok_var.get("value").is_none_or(|v| v.is_null()),
         "a secure value is not echoed: {tok_var}"
     );
-    assert_eq!(
-        env.as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["name"] == "ACI_SET_SESSIONS_URL")
-            .unwrap()["value"],
-        format!("{}/api/SetSessions", t.base)
+    let url_var = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "ACI_SET_SESSIONS_URL")
+        .unwrap()
+        .clone();
+    assert!(
+        url_var.get("value").is_none_or(|v| v.is_null()),
+        "the URL carries the token: a secure value too: {url_var}"
     );
 
     let keys = SessionKeys::parse(K1).unwrap();
@@ -133,14 +136,51 @@ async fn session_keys_rotate_without_downtime() {
         StatusCode::OK
     );
 
-    // Without session keys, self-reporting is refused outright.
+    // Without session keys gamefleet signs with its generated key: a token
+    // under a key it does not have is refused, its own token works.
     let plain = TestApp::spawn().await;
     plain.running("arena", "x").await;
     let (s, v) = report(&plain, Some(&old_token), "arena", "x", 1).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("SessionTokensNotConfigured"))
+        (StatusCode::FORBIDDEN, Some("InvalidSessionToken"))
     );
+    let own = plain.app.keyring.issue(&key("arena", "x")).await.unwrap();
+    assert!(own.starts_with("auto."), "{own}");
+    assert_eq!(
+        report(&plain, Some(&own), "arena", "x", 1).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn servers_made_under_the_generated_key_keep_reporting_once_keys_are_configured() {
+    let before = TestApp::spawn().await;
+    before.running("arena", "early").await;
+    let early = before
+        .app
+        .keyring
+        .issue(&key("arena", "early"))
+        .await
+        .unwrap();
+    // The operator sets SESSION_TOKEN_KEYS later (same table).
+    let after = TestApp::spawn_with(Options {
+        env: vec![("SESSION_TOKEN_KEYS".into(), K1.into())],
+        share: Some((before.table.clone(), before.sim.clone())),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        report(&after, Some(&early), "arena", "early", 5).await.0,
+        StatusCode::OK
+    );
+    let late = after
+        .app
+        .keyring
+        .issue(&key("arena", "early"))
+        .await
+        .unwrap();
+    assert!(late.starts_with("k1."), "configured keys sign: {late}");
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 use crate::helpers::*;
 use gamefleet_sim::{FaultRule, Op};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn create_writes_creating_then_puts_the_rest_shape_with_env_and_tag() {
@@ -27,9 +27,18 @@ async fn create_writes_creating_then_puts_the_rest_shape_with_env_and_tag() {
     assert_eq!(get("SERVER_NAME"), Some(json!("srv-1")));
     assert_eq!(get("RESOURCE_GROUP"), Some(json!("Games")));
     assert_eq!(get("CONTAINER_GROUP_NAME"), Some(json!("srv-1")));
-    assert_eq!(
-        get("ACI_SET_SESSIONS_URL"),
-        Some(json!(format!("{}/api/SetSessions", t.base)))
+    // The report URL carries the container's token: a secure value ARM never shows.
+    assert_eq!(get("ACI_SET_SESSIONS_URL"), Some(Value::Null));
+    assert_eq!(get("SET_SESSIONS_URL"), Some(Value::Null));
+    let seen = t.sim.container_env("Games", "srv-1", "server").unwrap();
+    let url = &seen
+        .iter()
+        .find(|(n, _)| n == "ACI_SET_SESSIONS_URL")
+        .unwrap()
+        .1;
+    assert!(
+        url.starts_with(&format!("{}/api/ReportSessions?token=", t.base)),
+        "{url}"
     );
     assert_eq!(arm["tags"]["managed-by"], "gamefleet");
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 pub struct TestApp {
     pub base: String,
+    pub table: String,
     pub http: reqwest::Client,
     pub sim: Simulator,
     pub app: Arc<App>,
@@ -24,6 +25,8 @@ pub struct TestApp {
 pub struct Options {
     pub sim: SimConfig,
     pub env: Vec<(String, String)>,
+    /// Another instance's table and simulator (several instances of one deployment).
+    pub share: Option<(String, Simulator)>,
 }
 
 impl Default for Options {
@@ -36,7 +39,11 @@ impl Default for Options {
             },
             ..SimConfig::default()
         };
-        Self { sim, env: vec![] }
+        Self {
+            sim,
+            env: vec![],
+            share: None,
+        }
     }
 }
 
@@ -72,15 +79,28 @@ impl TestApp {
         Self::spawn_with(Options::default()).await
     }
 
+    /// A second instance of `other`'s deployment: same table, same ARM.
+    pub async fn spawn_sharing(other: &TestApp) -> TestApp {
+        Self::spawn_with(Options {
+            share: Some((other.table.clone(), other.sim.clone())),
+            ..Default::default()
+        })
+        .await
+    }
+
     pub async fn spawn_with(mut opts: Options) -> TestApp {
         let azurite = Azurite::shared().await;
-        let table = unique_table();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        if opts.sim.events.sink.is_none() && opts.sim.events.auto_deliver {
-            opts.sim.events.sink = Some(format!("{base}/Monitor"));
-        }
-        let sim = Simulator::start(opts.sim).await.unwrap();
+        let (table, sim) = match opts.share.take() {
+            Some(shared) => shared,
+            None => {
+                if opts.sim.events.sink.is_none() && opts.sim.events.auto_deliver {
+                    opts.sim.events.sink = Some(format!("{base}/Monitor"));
+                }
+                (unique_table(), Simulator::start(opts.sim).await.unwrap())
+            }
+        };
         let mut env: HashMap<String, String> = [
             ("AzureWebJobsStorage", azurite.connection_string()),
             ("FLEET_TABLE", table.clone()),
@@ -88,7 +108,7 @@ impl TestApp {
             ("ARM_ENDPOINT", sim.arm_endpoint()),
             ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
             ("IDENTITY_HEADER", sim.identity_header().to_owned()),
-            ("ACI_SET_SESSIONS_URL", format!("{base}/api/SetSessions")),
+            ("ACI_SET_SESSIONS_URL", format!("{base}/api/ReportSessions")),
             ("DELETE_WAIT", "5s".to_owned()),
             ("ARM_TIMEOUT", "5s".to_owned()),
             ("STORAGE_TIMEOUT", "5s".to_owned()),
@@ -109,6 +129,7 @@ impl TestApp {
         tokio::spawn(async move { axum::serve(listener, router).await });
         TestApp {
             base,
+            table,
             http: reqwest::Client::new(),
             sim,
             app,

@@ -16,5 +16,6 @@ mod list;
 mod monitor;
 mod power;
 mod reconcile;
+mod reporter;
 mod sessions;
 mod state;

@@ -872,6 +872,7 @@ fn put(ctx: &Ctx<'_>, rg: &str, name: &str, body: Bytes) -> Response {
                 g.properties = valid.properties;
                 g.tags = valid.tags;
                 g.containers = valid.containers;
+                g.env = valid.env;
                 g.public_ip = valid.public_ip;
                 g.failing_image = valid.failing_image;
                 g.provisioning = "Pending";
@@ -892,6 +893,7 @@ fn put(ctx: &Ctx<'_>, rg: &str, name: &str, body: Bytes) -> Response {
                         tags: valid.tags,
                         properties: valid.properties,
                         containers: valid.containers,
+                        env: valid.env,
                         public_ip: valid.public_ip,
                         failing_image: valid.failing_image,
                         provisioning: "Pending",

@@ -233,6 +233,22 @@ impl Simulator {
             .map(|g| g.render(self.subscription_id(), View::Full))
     }
 
+    /// The environment one container of a group runs with, as the container
+    /// sees it (secure values included, which ARM never returns).
+    pub fn container_env(
+        &self,
+        resource_group: &str,
+        name: &str,
+        container: &str,
+    ) -> Option<Vec<(String, String)>> {
+        let st = self.shared().lock();
+        let g = st.groups.get(&key(resource_group, name))?;
+        g.env
+            .iter()
+            .find(|(c, _)| c == container)
+            .map(|(_, vars)| vars.clone())
+    }
+
     /// `(resource group as first created, name)` of every group, sorted.
     pub fn group_names(&self) -> Vec<(String, String)> {
         let st = self.shared().lock();
@@ -358,6 +374,7 @@ impl Simulator {
                 tags,
                 properties,
                 containers,
+                env: Vec::new(),
                 public_ip,
                 failing_image: None,
                 provisioning: "Succeeded",

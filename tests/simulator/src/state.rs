@@ -208,6 +208,8 @@ pub(crate) struct Group {
     pub tags: Option<Value>,
     pub properties: Map<String, Value>,
     pub containers: Vec<String>,
+    /// Each container's environment as it sees it (secure values included).
+    pub env: Vec<(String, Vec<(String, String)>)>,
     pub public_ip: bool,
     pub failing_image: Option<String>,
     /// `Pending`, `Succeeded`, `Failed`, `Deleting`.

@@ -23,6 +23,8 @@ pub(crate) struct ValidGroup {
     /// `properties` as sent, minus read-only fields and secure values.
     pub properties: Map<String, Value>,
     pub containers: Vec<String>,
+    /// Each container's environment as the container sees it (secure values included).
+    pub env: Vec<(String, Vec<(String, String)>)>,
     pub public_ip: bool,
     /// The first container image containing `fail-provision`, if any.
     pub failing_image: Option<String>,
@@ -422,8 +424,23 @@ pub(crate) fn validate_body(body: &Value) -> Result<ValidGroup, Invalid> {
         ip.remove("ip");
         ip.remove("fqdn");
     }
+    let mut env = Vec::new();
     if let Some(Value::Array(cs)) = properties.get_mut("containers") {
         for c in cs {
+            let cname = c["name"].as_str().unwrap_or_default().to_owned();
+            let vars = c["properties"]["environmentVariables"]
+                .as_array()
+                .map(|vs| {
+                    vs.iter()
+                        .filter_map(|v| {
+                            let name = v["name"].as_str()?.to_owned();
+                            let value = v["secureValue"].as_str().or(v["value"].as_str())?;
+                            Some((name, value.to_owned()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            env.push((cname, vars));
             if let Some(Value::Object(p)) = c.get_mut("properties") {
                 p.remove("instanceView");
                 if let Some(Value::Array(envs)) = p.get_mut("environmentVariables") {
@@ -442,6 +459,7 @@ pub(crate) fn validate_body(body: &Value) -> Result<ValidGroup, Invalid> {
         tags,
         properties,
         containers: names,
+        env,
         public_ip,
         failing_image,
     })

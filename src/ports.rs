@@ -174,6 +174,14 @@ pub struct GroupStatus {
 }
 
 impl GroupStatus {
+    /// Whether gamefleet made this group (its `managed-by: gamefleet` tag).
+    /// Groups the original project made carry no tag: they are gamefleet's only
+    /// through their row.
+    pub fn is_tagged_by_gamefleet(&self) -> bool {
+        let (k, v) = crate::fleet::spec::MANAGED_TAG;
+        self.tags.get(k).and_then(|t| t.as_str()) == Some(v)
+    }
+
     /// What the state machine makes of ARM's provisioning state.
     pub fn provisioning(&self) -> Provisioning {
         match self.provisioning_state.to_ascii_lowercase().as_str() {

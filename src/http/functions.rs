@@ -57,9 +57,10 @@ pub async fn details(State(app): State<AppState>, RawJson(b): RawJson) -> Answer
                 .logs(&key, &container, tail)
                 .await
                 .map_err(|e| match e {
-                    crate::ops::OpsError::Conflict { code, message } => {
-                        ApiError::new(StatusCode::NOT_FOUND, code, message)
-                    }
+                    crate::ops::OpsError::Conflict {
+                        code: code @ "ContainerNotFound",
+                        message,
+                    } => ApiError::new(StatusCode::NOT_FOUND, code, message),
                     other => other.into(),
                 })?;
             Ok((

@@ -1,5 +1,9 @@
 //! Delete: claim the row (→ Deleting), delete in ARM, remove the row. Idempotent.
 //!
+//! Without a row, the group is deleted only if it carries gamefleet's
+//! `managed-by` tag (an orphan of a crashed Create); a group made outside
+//! gamefleet answers 409 `GroupExistsInAzure` and is left alone.
+//!
 //! A group that holds sessions is refused (409) unless `force`: an explicit
 //! delete must not silently drop players. The claim is conditional on the ETag,
 //! so a session count written at the same moment either lands before the claim
@@ -20,6 +24,16 @@ pub enum Deleted {
 impl App {
     pub async fn delete(&self, key: &GroupKey, force: bool) -> Result<Deleted, OpsError> {
         let claimed = self.claim_for_delete(key, force).await?;
+        if claimed.is_none() {
+            // No row: gamefleet deletes the group only if it made it (its tag).
+            match self.platform.get(key).await? {
+                None => return Ok(Deleted::Gone),
+                Some(status) if status.is_tagged_by_gamefleet() => {
+                    tracing::info!(group = %key, "deleting a tagged group that has no row");
+                }
+                Some(_) => return Err(not_ours(key)),
+            }
+        }
         fail::fail_point!("delete-after-claim");
         let outcome = self
             .platform
@@ -51,7 +65,7 @@ impl App {
         force: bool,
     ) -> Result<Option<Etag>, OpsError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(current) = self.store.get(key).await? else {
+            let Some(current) = self.find(key).await? else {
                 return Ok(None);
             };
             let rec = &current.value;
@@ -86,6 +100,14 @@ impl App {
             }
         }
         Err(super::state::busy(key))
+    }
+}
+
+/// A group of that name exists in Azure, but gamefleet neither tracks it nor made it.
+pub(crate) fn not_ours(key: &GroupKey) -> OpsError {
+    OpsError::Conflict {
+        code: "GroupExistsInAzure",
+        message: format!("container group {key} exists in Azure but was not created by this gamefleet (no row, no managed-by tag); gamefleet never changes or deletes it"),
     }
 }
 

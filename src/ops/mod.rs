@@ -83,19 +83,41 @@ impl App {
     }
 
     pub async fn get(&self, key: &GroupKey) -> Result<Versioned<GroupRecord>, OpsError> {
-        self.store
-            .get(key)
+        self.find(key)
             .await?
             .ok_or_else(|| OpsError::NotFound(key.clone()))
+    }
+
+    /// The row of `key`, if any (the one key rule: see [`Self::find`]'s callers).
+    pub async fn find(&self, key: &GroupKey) -> Result<Option<Versioned<GroupRecord>>, OpsError> {
+        Ok(self.store.get(key).await?)
     }
 }
 
 impl App {
-    /// The container group as ARM has it (Details).
+    /// The container group as ARM has it (Details), for groups gamefleet
+    /// manages: a row (groups the original project made carry no tag) or the
+    /// `managed-by` tag. A group made outside gamefleet is not shown (409).
     pub async fn details(&self, key: &GroupKey) -> Result<serde_json::Value, OpsError> {
         match self.platform.get(key).await? {
-            Some(status) => Ok(status.raw),
+            Some(status) if status.is_tagged_by_gamefleet() => Ok(status.raw),
+            Some(status) => match self.find(key).await? {
+                Some(_) => Ok(status.raw),
+                None => Err(delete::not_ours(key)),
+            },
             None => Err(OpsError::NotFound(key.clone())),
+        }
+    }
+
+    /// Gamefleet manages `key` (a row, or ARM's group carries the tag), or ARM
+    /// has no such group; `GroupExistsInAzure` for an untagged group without a row.
+    async fn check_ours(&self, key: &GroupKey) -> Result<(), OpsError> {
+        if self.find(key).await?.is_some() {
+            return Ok(());
+        }
+        match self.platform.get(key).await? {
+            Some(status) if !status.is_tagged_by_gamefleet() => Err(delete::not_ours(key)),
+            _ => Ok(()),
         }
     }
 
@@ -106,6 +128,7 @@ impl App {
         container: &crate::fleet::ContainerName,
         tail: Option<u32>,
     ) -> Result<String, OpsError> {
+        self.check_ours(key).await?;
         self.platform
             .logs(key, container, tail)
             .await?

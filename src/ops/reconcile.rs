@@ -15,7 +15,6 @@
 //! AlreadyExists and changes nothing.
 
 use super::{App, OpsError};
-use crate::fleet::spec::MANAGED_TAG;
 use crate::fleet::{Event, GroupKey, GroupRecord, GroupState};
 use crate::ports::{GroupStatus, ListQuery, Provisioning, StoreError};
 use serde::Serialize;
@@ -41,7 +40,7 @@ pub struct ReconcileReport {
 }
 
 pub fn is_managed(status: &GroupStatus) -> bool {
-    status.tags.get(MANAGED_TAG.0).and_then(|v| v.as_str()) == Some(MANAGED_TAG.1)
+    status.is_tagged_by_gamefleet()
 }
 
 impl App {

@@ -1,4 +1,5 @@
 use crate::helpers::*;
+use gamefleet::ports::FleetStore;
 use gamefleet_sim::Op;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -61,4 +62,58 @@ async fn a_slow_arm_delete_answers_202_and_leaves_deleting_for_gc() {
     let (s, v) = t.set_sessions(&[("rg", "slowdel", 1)]).await;
     assert_eq!(s, StatusCode::MULTI_STATUS);
     assert_eq!(v["results"][0]["error"]["code"], "GroupDeleting");
+}
+
+#[tokio::test]
+async fn a_group_gamefleet_did_not_make_is_never_deleted() {
+    let t = TestApp::spawn().await;
+    t.sim.insert_group(
+        "rg",
+        "theirs",
+        json!({"location": "westeurope", "properties": {"osType": "Linux", "containers": []}}),
+    );
+    let deletes = t.sim.count(Op::Delete);
+    for force in [false, true] {
+        let (s, v) = t
+            .post(
+                "/api/Delete",
+                &json!({"resourceGroup": "rg", "containerGroupName": "theirs", "force": force}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        assert_eq!(v["error"]["code"], "GroupExistsInAzure");
+    }
+    assert_eq!(t.sim.count(Op::Delete), deletes, "no DELETE reached ARM");
+    assert!(t.sim.group("rg", "theirs").is_some());
+
+    // Details and logs do not show it either.
+    let (s, v) = t
+        .post(
+            "/api/Details",
+            &json!({"resourceGroup": "rg", "containerGroupName": "theirs"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("GroupExistsInAzure")),
+        "{v}"
+    );
+    let (s, v) = t.post("/api/Details", &json!({"resourceGroup": "rg", "containerGroupName": "theirs", "type": "logs", "containerName": "c"})).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("GroupExistsInAzure")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn a_tagged_orphan_without_a_row_is_deleted() {
+    let t = TestApp::spawn().await;
+    t.running("rg", "orphan").await;
+    // The row is lost (a crash, a lost table): the tag still proves it is ours.
+    t.store().delete(&key("rg", "orphan"), None).await.unwrap();
+    let (s, v) = t.post("/api/Delete", &del("rg", "orphan")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["deleted"], true);
+    assert!(t.sim.group("rg", "orphan").is_none());
 }

@@ -19,6 +19,7 @@
 //! | `GC_CONCURRENCY` | `16` | container groups GC deletes at once |
 //! | `FLEET_FAILED_TTL` | `1h` | how long a Failed group is kept for inspection before GC collects it |
 //! | `DELETE_WAIT` | `20s` | how long Delete/GC wait for ARM's delete to finish before leaving it to the next GC run |
+//! | `DELETE_LEASE` | `DELETE_WAIT + ARM_TIMEOUT` | how long a Deleting claim belongs to whoever made it; no second DELETE before |
 //! | `RECONCILE_INTERVAL` | `5m` | how often GC compares the table with ARM (`0s` = every run, `off` = never) |
 //! | `FLEET_CREATING_TIMEOUT` | `10m` | a group still Creating after this is looked up in ARM and moved on |
 //! | `RUST_LOG` | `info` | log filter |
@@ -99,6 +100,9 @@ pub struct GcConfig {
     pub concurrency: usize,
     pub failed_ttl: Duration,
     pub delete_wait: Duration,
+    /// How long a Deleting claim belongs to the run (or Delete) that made it:
+    /// within it, nobody else sends a DELETE for that group.
+    pub delete_lease: Duration,
     /// How often GC compares the table with ARM (0 = every run, `None` = never).
     pub reconcile_interval: Option<Duration>,
     /// A Creating row older than this is settled from ARM (a lost event, a crash).
@@ -197,6 +201,8 @@ impl Config {
             })?),
             None => None,
         };
+        let delete_wait = duration(&get, "DELETE_WAIT", Duration::from_secs(20))?;
+        let delete_lease = duration(&get, "DELETE_LEASE", delete_wait + arm.timeout)?;
         Ok(Config {
             port,
             storage: StorageConfig {
@@ -212,7 +218,8 @@ impl Config {
             gc: GcConfig {
                 concurrency: number::<usize>(&get, "GC_CONCURRENCY", 16)?.max(1),
                 failed_ttl: duration(&get, "FLEET_FAILED_TTL", Duration::from_secs(3600))?,
-                delete_wait: duration(&get, "DELETE_WAIT", Duration::from_secs(20))?,
+                delete_wait,
+                delete_lease,
                 reconcile_interval: match get("RECONCILE_INTERVAL") {
                     Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
                     _ => Some(duration(

@@ -57,6 +57,8 @@ impl Stack {
             ("RECONCILE_INTERVAL", "0s".to_owned()),
             ("FLEET_CREATING_TIMEOUT", "0s".to_owned()),
             ("DELETE_WAIT", "5s".to_owned()),
+            // A dead process's claim is resumed once this has passed.
+            ("DELETE_LEASE", "1s".to_owned()),
             ("RUST_LOG", "info".to_owned()),
         ]
         .into_iter()
@@ -285,6 +287,9 @@ async fn crash_in_create_after_the_put() {
     assert_eq!(rows, ["c2"]);
 }
 
+/// A little more than `DELETE_LEASE`: how long a crashed process's claim stands.
+const CLAIM_LEASE: Duration = Duration::from_millis(1100);
+
 async fn crash_in_delete(point: &str) {
     let s = Stack::new().await;
     running(&s, "d1").await;
@@ -320,6 +325,7 @@ async fn crash_in_delete(point: &str) {
     );
 
     let _h = s.start(None).await;
+    tokio::time::sleep(CLAIM_LEASE).await;
     let rv = s.gc().await;
     assert_eq!(rv["failed"], 0, "{rv}");
     let (rows, _) = s.assert_consistent(point).await;
@@ -373,6 +379,7 @@ async fn crash_in_gc(point: &str) {
     assert!(between, "{point}: the kill did not land between the steps");
 
     let _h = s.start(None).await;
+    tokio::time::sleep(CLAIM_LEASE).await;
     s.gc().await;
     let rv = s.gc().await;
     assert_eq!(rv["failed"], 0, "{rv}");

@@ -10,7 +10,8 @@ use std::time::Duration;
 pub enum GcAction {
     /// Claim it (→ Deleting, If-Match the ETag it was read with), then delete it in ARM.
     Collect,
-    /// Already Deleting (an earlier run's ARM delete failed or is pending): delete again.
+    /// Deleting, claimed longer than the lease ago (an earlier run's ARM delete
+    /// failed, is pending, or its process died): look in ARM, delete again if needed.
     Resume,
     /// Leave it.
     Skip(SkipReason),
@@ -21,13 +22,34 @@ pub enum SkipReason {
     HasSessions,
     NotMarked,
     FailedTooRecently,
+    /// Deleting, claimed less than the lease ago: the run (or Delete) that
+    /// claimed it is still at it; a second ARM DELETE would only spend ARM's
+    /// delete budget.
+    ClaimedRecently,
+}
+
+/// Whether a Deleting claim made at `claimed_at` has outlived its lease.
+pub fn lease_expired(claimed_at: DateTime<Utc>, now: DateTime<Utc>, lease: Duration) -> bool {
+    now.signed_duration_since(claimed_at)
+        .to_std()
+        .is_ok_and(|age| age >= lease)
 }
 
 /// Decide for one record. `failed_ttl` is how long a Failed group is kept for
-/// inspection before it is collected.
-pub fn plan(record: &GroupRecord, now: DateTime<Utc>, failed_ttl: Duration) -> GcAction {
+/// inspection before it is collected; `lease` how long a Deleting claim
+/// belongs to whoever made it (`DELETE_LEASE`).
+pub fn plan(
+    record: &GroupRecord,
+    now: DateTime<Utc>,
+    failed_ttl: Duration,
+    lease: Duration,
+) -> GcAction {
     if record.state == GroupState::Deleting {
-        return GcAction::Resume;
+        return if lease_expired(record.state_changed_at, now, lease) {
+            GcAction::Resume
+        } else {
+            GcAction::Skip(SkipReason::ClaimedRecently)
+        };
     }
     if record.state == GroupState::Failed {
         let age = now
@@ -82,11 +104,14 @@ mod tests {
             (rec(Failed, 0, 10), Skip(SkipReason::FailedTooRecently)),
             (rec(Failed, 0, 7200), Collect),
             (rec(Failed, 2, 7200), Skip(SkipReason::HasSessions)),
-            (rec(Deleting, 5, 0), Resume),
+            (rec(Deleting, 5, 0), Skip(SkipReason::ClaimedRecently)),
+            (rec(Deleting, 5, 59), Skip(SkipReason::ClaimedRecently)),
+            (rec(Deleting, 5, 61), Resume),
+            (rec(Deleting, 0, 7200), Resume),
         ];
         for (r, want) in cases {
             assert_eq!(
-                plan(&r, now, ttl),
+                plan(&r, now, ttl, Duration::from_secs(60)),
                 want,
                 "{:?} with {}",
                 r.state,

@@ -10,8 +10,9 @@
 //! (and is seen) or after it (and is refused with `GroupDeleting`).
 
 use super::{App, OpsError, MAX_CONFLICT_RETRIES};
-use crate::fleet::{machine, Decision, Etag, Event, GroupKey};
-use crate::ports::{DeleteOutcome, StoreError};
+use crate::fleet::gc::lease_expired;
+use crate::fleet::{machine, Decision, Etag, Event, GroupKey, GroupState};
+use crate::ports::{DeleteOutcome, PlatformError, Provisioning, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {
@@ -23,7 +24,13 @@ pub enum Deleted {
 
 impl App {
     pub async fn delete(&self, key: &GroupKey, force: bool) -> Result<Deleted, OpsError> {
-        let claimed = self.claim_for_delete(key, force).await?;
+        let (claimed, resumed) = match self.claim_for_delete(key, force).await? {
+            Claim::Fresh(etag) => (Some(etag), false),
+            Claim::Resumed(etag) => (Some(etag), true),
+            // GC (or another Delete) claimed it moments ago and is deleting it now.
+            Claim::Held => return Ok(Deleted::Pending),
+            Claim::NoRow => (None, false),
+        };
         if claimed.is_none() {
             // No row: gamefleet deletes the group only if it made it (its tag).
             match self.platform.get(key).await? {
@@ -35,10 +42,7 @@ impl App {
             }
         }
         fail::fail_point!("delete-after-claim");
-        let outcome = self
-            .platform
-            .delete(key, self.settings.gc.delete_wait)
-            .await?;
+        let outcome = self.delete_in_arm(key, resumed).await?;
         fail::fail_point!("delete-after-arm");
         if outcome == DeleteOutcome::Pending {
             return Ok(Deleted::Pending);
@@ -58,15 +62,33 @@ impl App {
         Ok(Deleted::Gone)
     }
 
-    /// Move the row to Deleting; `None` if there is no row.
-    async fn claim_for_delete(
+    /// The ARM delete of a group whose row this caller holds as Deleting. A
+    /// resumed claim (someone else's, past its lease) looks first: a group that
+    /// is gone, or that ARM is still deleting, gets no second DELETE.
+    pub(crate) async fn delete_in_arm(
         &self,
         key: &GroupKey,
-        force: bool,
-    ) -> Result<Option<Etag>, OpsError> {
+        resumed: bool,
+    ) -> Result<DeleteOutcome, PlatformError> {
+        if resumed {
+            match self.platform.get(key).await? {
+                None => return Ok(DeleteOutcome::Gone),
+                Some(s) if s.provisioning() == Provisioning::Deleting => {
+                    return Ok(DeleteOutcome::Pending)
+                }
+                Some(_) => {}
+            }
+        }
+        self.platform
+            .delete(key, self.settings.gc.delete_wait)
+            .await
+    }
+
+    /// Move the row to Deleting.
+    async fn claim_for_delete(&self, key: &GroupKey, force: bool) -> Result<Claim, OpsError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
             let Some(current) = self.find(key).await? else {
-                return Ok(None);
+                return Ok(Claim::NoRow);
             };
             let rec = &current.value;
             if !force
@@ -82,7 +104,17 @@ impl App {
                 });
             }
             match machine::next(rec.state, &Event::Delete) {
-                Decision::NoOp => return Ok(Some(current.etag)),
+                Decision::NoOp if rec.state == GroupState::Deleting => {
+                    let now = crate::fleet::record::now();
+                    return Ok(
+                        if lease_expired(rec.state_changed_at, now, self.settings.gc.delete_lease) {
+                            Claim::Resumed(current.etag)
+                        } else {
+                            Claim::Held
+                        },
+                    );
+                }
+                Decision::NoOp => return Ok(Claim::Fresh(current.etag)),
                 Decision::Move(to) => match self
                     .store
                     .replace(
@@ -91,9 +123,9 @@ impl App {
                     )
                     .await
                 {
-                    Ok(etag) => return Ok(Some(etag)),
+                    Ok(etag) => return Ok(Claim::Fresh(etag)),
                     Err(StoreError::PreconditionFailed) => continue,
-                    Err(StoreError::NotFound) => return Ok(None),
+                    Err(StoreError::NotFound) => return Ok(Claim::NoRow),
                     Err(e) => return Err(e.into()),
                 },
                 other => unreachable_decision(other)?,
@@ -101,6 +133,18 @@ impl App {
         }
         Err(super::state::busy(key))
     }
+}
+
+/// What Delete holds after trying to claim the row.
+enum Claim {
+    /// This call moved the row to Deleting (or it was Deleting-free and needs no move).
+    Fresh(Etag),
+    /// The row was Deleting, claimed longer than `DELETE_LEASE` ago: take it over.
+    Resumed(Etag),
+    /// The row is Deleting and its claim is still someone else's.
+    Held,
+    /// No row.
+    NoRow,
 }
 
 /// A group of that name exists in Azure, but gamefleet neither tracks it nor made it.

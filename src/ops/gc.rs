@@ -4,7 +4,11 @@
 //! For each: claim it (→ Deleting) conditional on the ETag it was read with,
 //! so a SetSessions that lands in between wins and the group is kept; delete it
 //! in ARM; remove the row. A failed or unfinished ARM delete leaves the row
-//! Deleting, and the next run tries again. At most `GC_CONCURRENCY` groups are
+//! Deleting. A Deleting row belongs to whoever claimed it for `DELETE_LEASE`:
+//! overlapping runs, other instances and Delete leave it alone meanwhile, so
+//! ARM gets one DELETE per group, not one per run. After the lease a run
+//! renews the claim (conditionally: one resumer wins), looks in ARM, and sends
+//! a DELETE only if the group is still there and not already being deleted. At most `GC_CONCURRENCY` groups are
 //! in flight at once.
 
 use super::App;
@@ -107,8 +111,9 @@ impl App {
         slots: &tokio::sync::Semaphore,
     ) -> One {
         let key = v.value.key.clone();
+        let gc = &self.settings.gc;
         if matches!(
-            plan(&v.value, now, self.settings.gc.failed_ttl),
+            plan(&v.value, now, gc.failed_ttl, gc.delete_lease),
             GcAction::Skip(_)
         ) {
             return One::Skipped;
@@ -116,9 +121,25 @@ impl App {
         let Ok(slot) = slots.acquire().await else {
             return One::Failed;
         };
-        let etag = match plan(&v.value, now, self.settings.gc.failed_ttl) {
+        let action = plan(&v.value, now, gc.failed_ttl, gc.delete_lease);
+        let etag = match action {
             GcAction::Skip(_) => return One::Skipped,
-            GcAction::Resume => v.etag,
+            // Take the stale claim over (conditional: a concurrent resumer loses here).
+            GcAction::Resume => {
+                let renewed = v
+                    .value
+                    .moved_to(GroupState::Deleting, crate::fleet::record::now());
+                match self.store.replace(&renewed, &v.etag).await {
+                    Ok(etag) => etag,
+                    Err(StoreError::PreconditionFailed | StoreError::NotFound) => {
+                        return One::Kept;
+                    }
+                    Err(e) => {
+                        tracing::warn!(group = %key, error = %e, "gc could not renew the stale claim");
+                        return One::Failed;
+                    }
+                }
+            }
             GcAction::Collect => {
                 let claimed = v
                     .value
@@ -137,10 +158,7 @@ impl App {
             }
         };
         fail::fail_point!("gc-after-claim");
-        let deleted = self
-            .platform
-            .delete(&key, self.settings.gc.delete_wait)
-            .await;
+        let deleted = self.delete_in_arm(&key, action == GcAction::Resume).await;
         drop(slot);
         match deleted {
             Ok(DeleteOutcome::Gone) => {}

@@ -1,5 +1,4 @@
 use crate::helpers::*;
-use gamefleet::ports::FleetStore;
 use gamefleet_sim::Op;
 use reqwest::StatusCode;
 use serde_json::json;

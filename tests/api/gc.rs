@@ -2,6 +2,7 @@ use crate::helpers::*;
 use gamefleet::fleet::{GroupRecord, GroupState};
 use gamefleet_sim::{FaultRule, Op};
 use reqwest::StatusCode;
+use std::time::Duration;
 
 #[tokio::test]
 async fn gc_collects_marked_and_empty_only() {
@@ -35,7 +36,11 @@ async fn gc_collects_marked_and_empty_only() {
 #[tokio::test]
 async fn a_failed_arm_delete_stays_deleting_and_the_next_run_finishes() {
     let t = TestApp::spawn_with(Options {
-        env: vec![("ARM_MAX_RETRIES".into(), "0".into())],
+        env: vec![
+            ("ARM_MAX_RETRIES".into(), "0".into()),
+            // The failed run's claim is stale at once (the lease is tested below).
+            ("DELETE_LEASE".into(), "0s".into()),
+        ],
         ..Options::default()
     })
     .await;
@@ -139,4 +144,59 @@ async fn gc_racing_set_sessions_never_deletes_a_group_that_gained_a_player() {
         }
     }
     println!("GC vs SetSessions: {rounds} rounds, {kept} kept (player won), {collected} collected (GC won)");
+}
+
+#[tokio::test]
+async fn overlapping_runs_and_delete_send_one_arm_delete_per_group() {
+    // ARM takes 2 s to delete; Delete and GC wait 300 ms for it; a claim is
+    // held for 1 s. Every run that meets the Deleting row in between must
+    // leave ARM alone; after the lease, one run looks (GET) and sends nothing
+    // while ARM is still deleting, and removes the row once it is gone.
+    let mut o = Options::default();
+    o.sim.delete_delay = Duration::from_secs(2);
+    o.env.push(("DELETE_WAIT".into(), "300ms".into()));
+    o.env.push(("DELETE_LEASE".into(), "1s".into()));
+    let t = TestApp::spawn_with(o).await;
+    t.running("rg", "once").await;
+    t.set_state("rg", "once", "MarkedForDeletion").await;
+    let deletes = t.sim.count(Op::Delete);
+
+    // Three runs at once, and an explicit Delete.
+    let body = serde_json::json!({"resourceGroup": "rg", "containerGroupName": "once"});
+    let (a, b, c, d) = tokio::join!(t.gc(), t.gc(), t.gc(), t.post("/api/Delete", &body));
+    for (s, rv) in [&a, &b, &c] {
+        assert_eq!(*s, StatusCode::OK, "{rv}");
+    }
+    assert_eq!(d.0, StatusCode::ACCEPTED, "Delete answers pending: {}", d.1);
+    assert_eq!(
+        t.sim.count(Op::Delete) - deletes,
+        1,
+        "one DELETE, not one per caller"
+    );
+    let held: u64 = [&a, &b, &c]
+        .iter()
+        .map(|(_, rv)| rv["skipped"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        held >= 1,
+        "the other runs skipped the held claim: {a:?} {b:?} {c:?}"
+    );
+
+    // Past the lease, ARM still deleting: a GET, no second DELETE.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, rv) = t.gc().await;
+    assert_eq!(rv["pending"], 1, "{rv}");
+    assert_eq!(t.sim.count(Op::Delete) - deletes, 1);
+    // ARM finishes; the next run after the lease removes the row without a DELETE.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(t.sim.group("rg", "once").is_none());
+    // (Monitor may have removed the row on ARM's delete event already.)
+    let (s, rv) = t.gc().await;
+    assert_eq!(s, StatusCode::OK, "{rv}");
+    assert!(t.row("rg", "once").await.is_none(), "{rv}");
+    assert_eq!(
+        t.sim.count(Op::Delete) - deletes,
+        1,
+        "still exactly one DELETE"
+    );
 }

@@ -206,6 +206,7 @@ struct Stats {
     samples: AtomicUsize,
     groups_deleted: AtomicUsize,
     groups_kept: AtomicUsize,
+    arm_deletes: AtomicUsize,
 }
 
 fn add(c: &AtomicUsize, v: &Value) {
@@ -617,6 +618,8 @@ async fn run_wave(t: &Arc<TestApp>, stats: &Arc<Stats>, wave: usize, seed: u64) 
         if rv.is_some_and(|rv| rv["pending"] == 0 && rv["failed"] == 0) && deleting.is_empty() {
             break;
         }
+        // A failed DELETE leaves a claim that only the next run past its lease resumes.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     for e in t.sim.take_events() {
         t.monitor(&e).await;
@@ -691,6 +694,32 @@ async fn run_wave(t: &Arc<TestApp>, stats: &Arc<Stats>, wave: usize, seed: u64) 
         }
     }
 
+    // (e) ARM's delete budget: exactly one accepted DELETE per deleted group, none
+    // for a kept one (DELETEs the simulator failed on purpose are not counted).
+    let mut deletes: HashMap<String, usize> = HashMap::new();
+    let prefix = format!("/resourcegroups/{}/", rg.to_ascii_lowercase());
+    for r in t.sim.requests() {
+        if r.operation == Some(Op::Delete)
+            && r.status < 500
+            && r.path.to_ascii_lowercase().contains(&prefix)
+        {
+            if let Some(name) = r.path.rsplit('/').next() {
+                *deletes.entry(name.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    for name in &w.names {
+        let n = deletes.get(name).copied().unwrap_or(0);
+        let in_arm = t.sim.group(&rg, name).is_some();
+        stats.arm_deletes.fetch_add(n, Relaxed);
+        if n != usize::from(!in_arm) {
+            violations.push(format!(
+                "(e) {rg}/{name} got {n} ARM DELETEs (in ARM now: {in_arm}); expected {}",
+                usize::from(!in_arm)
+            ));
+        }
+    }
+
     // Leave the next wave (and reconcile) a small table.
     for (name, _) in rows.drain() {
         let _ = t.store().delete(&key(&rg, &name), None).await;
@@ -734,6 +763,8 @@ async fn run_invariants(arm_page_size: usize) {
     o.env.extend(
         [
             ("DELETE_WAIT", "5s"),
+            // A claim is held this long: overlapping runs and Deletes leave it alone.
+            ("DELETE_LEASE", "1s"),
             ("FLEET_FAILED_TTL", "0s"),
             ("RECONCILE_INTERVAL", "0s"),
             ("GC_CONCURRENCY", "8"),
@@ -774,9 +805,10 @@ async fn run_invariants(arm_page_size: usize) {
         g(&s.gc_runs), g(&s.gc_deleted), g(&s.gc_kept), g(&s.gc_pending), g(&s.gc_failed), g(&s.gc_errors), g(&s.reconcile_removed), g(&s.reconcile_adopted)
     );
     println!(
-        "  groups deleted {}, kept {}; {} samples; violations: {}",
+        "  groups deleted {}, kept {}; {} ARM DELETEs accepted; {} samples; violations: {}",
         g(&s.groups_deleted),
         g(&s.groups_kept),
+        g(&s.arm_deletes),
         g(&s.samples),
         violations.len()
     );

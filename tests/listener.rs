@@ -23,7 +23,7 @@ const SLACK: Duration = Duration::from_secs(10);
 
 /// The binary under test; killed when dropped.
 struct Handler {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     _sim: Simulator,
     log: tempfile::NamedTempFile,
 }
@@ -57,7 +57,7 @@ impl Handler {
             cmd.env(k, v);
         }
         Handler {
-            _child: cmd.spawn().unwrap(),
+            child: cmd.spawn().unwrap(),
             _sim: sim,
             log,
         }
@@ -318,4 +318,49 @@ async fn the_oci_function_socket_has_the_same_bounds() {
         "a silent Fn client is still open:\n{}",
         h.log()
     );
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_request_in_flight_finish() {
+    let (mut h, addr) = Handler::tcp(&[]).await;
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    ready_on(&mut idle).await;
+    // A request whose body is still on its way when SIGTERM arrives.
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    busy.write_all(
+        b"POST /api/SetSessions HTTP/1.1\r\nHost: gamefleet\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = h.child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    // The idle connection is closed at once (within the header bound, to be generous) ...
+    assert!(
+        wait_closed(&mut idle, HEADER_TIMEOUT).await.is_some(),
+        "an idle connection outlived SIGTERM:\n{}",
+        h.log()
+    );
+    // ... the busy one is answered, then closed, and the process exits.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    busy.write_all(b"]").await.unwrap();
+    let closed = wait_closed(&mut busy, SLACK)
+        .await
+        .unwrap_or_else(|| panic!("the request in flight was not finished:\n{}", h.log()));
+    assert!(
+        closed.answer.starts_with("HTTP/1.1 "),
+        "{closed:?}\n{}",
+        h.log()
+    );
+    let status = tokio::time::timeout(SLACK, h.child.wait())
+        .await
+        .expect("the handler exits after its last connection")
+        .unwrap();
+    assert!(status.success(), "{status:?}\n{}", h.log());
+    assert!(h.log().contains("gamefleet stopped"), "{}", h.log());
 }

@@ -22,6 +22,9 @@
 //! | `DELETE_LEASE` | `DELETE_WAIT + ARM_TIMEOUT` | how long a Deleting claim belongs to whoever made it; no second DELETE before |
 //! | `RECONCILE_INTERVAL` | `5m` | how often GC compares the table with ARM (`0s` = every run, `off` = never) |
 //! | `FLEET_CREATING_TIMEOUT` | `10m` | a group still Creating after this is looked up in ARM and moved on |
+//! | `GAMEFLEET_HEADER_TIMEOUT` | `10s` | a connection's request line and headers must all arrive within this, from its first byte (a new connection: from connect) |
+//! | `GAMEFLEET_IDLE_TIMEOUT` | `120s` | a keep-alive connection with no request in flight is closed after this (above the host's 60 s .NET pool idle) |
+//! | `GAMEFLEET_MAX_CONNECTIONS` | `1024` | connections served at once; further clients wait in the listen backlog until one closes |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::collections::HashMap;
@@ -62,6 +65,8 @@ pub struct Config {
     /// Where to listen instead of 127.0.0.1:`FUNCTIONS_CUSTOMHANDLER_PORT` (`GAMEFLEET_LISTEN`).
     pub listen: Option<std::net::SocketAddr>,
     pub gc: GcConfig,
+    /// Bounds on the connections we accept ourselves (`GAMEFLEET_HEADER_TIMEOUT` ...).
+    pub serve: ServeLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +112,55 @@ pub struct GcConfig {
     pub reconcile_interval: Option<Duration>,
     /// A Creating row older than this is settled from ARM (a lost event, a crash).
     pub creating_timeout: Duration,
+}
+
+/// Bounds on every connection gamefleet accepts itself (the TCP listener of
+/// `gamefleet serve`, the OCI Function's unix socket); see `crate::http::serve`.
+/// Read on its own by the OCI Function, which has no storage settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// A request's line and headers must arrive within this from their first byte.
+    pub header_timeout: Duration,
+    /// A connection with no request in flight and no new byte is closed after this.
+    pub idle_timeout: Duration,
+    /// Connections served at once; the next accept waits for a free slot.
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            // The Functions host (.NET 6+ SocketsHttpHandler) drops pooled connections
+            // idle for 1 min; closing first would race its next request.
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 1024,
+        }
+    }
+}
+
+impl ServeLimits {
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let d = Self::default();
+        let positive = |var: &'static str, default: Duration| {
+            let v = duration(&get, var, default)?;
+            if v.is_zero() {
+                return Err(err(var, "must be longer than 0s"));
+            }
+            Ok(v)
+        };
+        let max_connections =
+            number::<usize>(&get, "GAMEFLEET_MAX_CONNECTIONS", d.max_connections)?;
+        if max_connections == 0 {
+            return Err(err("GAMEFLEET_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        Ok(Self {
+            header_timeout: positive("GAMEFLEET_HEADER_TIMEOUT", d.header_timeout)?,
+            idle_timeout: positive("GAMEFLEET_IDLE_TIMEOUT", d.idle_timeout)?,
+            max_connections,
+        })
+    }
 }
 
 /// A configuration problem, naming the variable.
@@ -215,6 +269,7 @@ impl Config {
             session_keys,
             api_keys,
             listen,
+            serve: ServeLimits::from_lookup(&get)?,
             gc: GcConfig {
                 concurrency: number::<usize>(&get, "GC_CONCURRENCY", 16)?.max(1),
                 failed_ttl: duration(&get, "FLEET_FAILED_TTL", Duration::from_secs(3600))?,
@@ -388,6 +443,36 @@ mod tests {
         assert_eq!(e.var, "FLEET_FAILED_TTL");
         let e = cfg(&[BASE[0]]).unwrap_err();
         assert_eq!(e.var, "AZURE_SUBSCRIPTION_ID");
+    }
+
+    #[test]
+    fn serve_limits() {
+        assert_eq!(cfg(&BASE).unwrap().serve, ServeLimits::default());
+        let c = cfg(&[
+            BASE[0],
+            BASE[1],
+            ("GAMEFLEET_HEADER_TIMEOUT", "2s"),
+            ("GAMEFLEET_IDLE_TIMEOUT", "90s"),
+            ("GAMEFLEET_MAX_CONNECTIONS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.serve,
+            ServeLimits {
+                header_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(90),
+                max_connections: 5,
+            }
+        );
+        for (var, bad) in [
+            ("GAMEFLEET_HEADER_TIMEOUT", "0s"),
+            ("GAMEFLEET_IDLE_TIMEOUT", "soon"),
+            ("GAMEFLEET_MAX_CONNECTIONS", "0"),
+            ("GAMEFLEET_MAX_CONNECTIONS", "many"),
+        ] {
+            let e = cfg(&[BASE[0], BASE[1], (var, bad)]).unwrap_err();
+            assert_eq!(e.var, var, "{bad}");
+        }
     }
 
     #[test]

@@ -188,9 +188,13 @@ async fn serve(port_override: Option<u16>, listen: Option<SocketAddr>) -> Result
     gamefleet::app::ensure_table(&app);
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, table = %config.storage.table, arm = %config.arm.endpoint, "gamefleet listening");
-    axum::serve(listener, gamefleet::http::router(app))
-        .with_graceful_shutdown(gamefleet::shutdown_signal())
-        .await?;
+    gamefleet::http::serve(
+        listener,
+        gamefleet::http::router(app),
+        config.serve,
+        gamefleet::shutdown_signal(),
+    )
+    .await;
     tracing::info!("gamefleet stopped");
     Ok(())
 }
@@ -214,7 +218,8 @@ async fn oci_function() -> Result<(), Error> {
         }
     }
     let hub = Arc::new(hub_from_env()?);
-    gamefleet::ocifn::serve(&listener, hub).await?;
+    let limits = gamefleet::config::ServeLimits::from_lookup(&|k| std::env::var(k).ok())?;
+    gamefleet::ocifn::serve(&listener, hub, limits).await?;
     Ok(())
 }
 

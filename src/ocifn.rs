@@ -8,6 +8,7 @@
 //! (no body = toggle), the target from the function's configuration
 //! (`POWER_RESOURCE` or `POWER_SECRET_ID`, `POWER_PROVIDER`).
 
+use crate::config::ServeLimits;
 use crate::lifecycle::{Action, SystemClock};
 use crate::power::{parse_request, PowerHub};
 use axum::body::Bytes;
@@ -49,8 +50,13 @@ fn phony_of(path: &Path) -> Result<PathBuf, String> {
     Ok(path.with_file_name(format!("phony{name}")))
 }
 
-/// Serve calls until SIGTERM/Ctrl-C, then remove the socket files.
-pub async fn serve(fn_listener: &str, hub: Arc<PowerHub>) -> Result<(), String> {
+/// Serve calls until SIGTERM/Ctrl-C, then remove the socket files. The
+/// connection bounds are `gamefleet serve`'s (`GAMEFLEET_HEADER_TIMEOUT` ...).
+pub async fn serve(
+    fn_listener: &str,
+    hub: Arc<PowerHub>,
+    limits: ServeLimits,
+) -> Result<(), String> {
     let path = listener_path(fn_listener)?;
     let phony = phony_of(&path)?;
     let _ = std::fs::remove_file(&phony);
@@ -72,12 +78,10 @@ pub async fn serve(fn_listener: &str, hub: Arc<PowerHub>) -> Result<(), String> 
     }
     tracing::info!(listener = %path.display(), "OCI Function ready");
     let app = Router::new().route("/call", post(call)).with_state(hub);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(crate::shutdown_signal())
-        .await;
+    crate::http::serve(listener, app, limits, crate::shutdown_signal()).await;
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(&phony);
-    served.map_err(|e| format!("serving {} failed: {e}", path.display()))
+    Ok(())
 }
 
 /// One invocation.

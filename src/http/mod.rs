@@ -6,6 +6,9 @@ pub mod envelope;
 pub mod error;
 mod functions;
 pub mod requests;
+pub mod serve;
+
+pub use serve::serve;
 
 use crate::ops::App;
 use axum::extract::Request;

@@ -126,7 +126,14 @@ impl TestApp {
         let app = Arc::new(gamefleet::app::build(&config, lookup).unwrap());
         app.store.ensure_ready().await.unwrap();
         let router = gamefleet::http::router(app.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await });
+        // The binary's own accept loop, with its bounds, under every API test.
+        let limits = config.serve;
+        tokio::spawn(gamefleet::http::serve(
+            listener,
+            router,
+            limits,
+            std::future::pending(),
+        ));
         TestApp {
             base,
             table,

@@ -65,6 +65,12 @@ enum Command {
     /// Serve as an OCI Function (Fn http-stream contract on FN_LISTENER); the
     /// default when FN_LISTENER is set.
     OciFunction,
+    /// Move every row the original project wrote under a mixed-case resource
+    /// group to gamefleet's key (lower-cased). Idempotent and safe while the
+    /// fleet runs; the functions also move such rows when they meet them.
+    /// Reads AzureWebJobsStorage and FLEET_TABLE. Exit code 0 when every row is
+    /// canonical, 1 when some could not be moved (run it again).
+    Migrate,
 }
 
 fn init_tracing(default: &str) {
@@ -125,6 +131,10 @@ async fn main() -> ExitCode {
             init_tracing("info");
             oci_function().await.map(|_| ExitCode::SUCCESS)
         }
+        Command::Migrate => {
+            init_tracing("warn");
+            migrate().await
+        }
         Command::Power {
             action,
             provider,
@@ -163,6 +173,27 @@ async fn main() -> ExitCode {
 }
 
 type Error = Box<dyn std::error::Error>;
+
+async fn migrate() -> Result<ExitCode, Error> {
+    let config = Config::from_env()?;
+    let app = gamefleet::app::build(&config, gamefleet::power::process_env())?;
+    let report = app.migrate().await?;
+    println!("{}", serde_json::to_string(&report)?);
+    eprintln!(
+        "{}: {} rows, {} under a mixed-case resource group: {} moved, {} already moved, {} failed",
+        config.storage.table,
+        report.rows,
+        report.legacy,
+        report.moved,
+        report.superseded,
+        report.failed
+    );
+    Ok(if report.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
 
 async fn serve(port_override: Option<u16>, listen: Option<SocketAddr>) -> Result<(), Error> {
     let config = Config::from_env()?;

@@ -90,6 +90,29 @@ pub trait FleetStore: Send + Sync + 'static {
         names: &[ContainerGroupName],
     ) -> Result<Vec<Versioned<GroupRecord>>, StoreError>;
 
+    /// The row stored under exactly this PartitionKey (a spelling the original
+    /// project used), whatever its canonical key.
+    async fn get_at(
+        &self,
+        partition: &str,
+        name: &ContainerGroupName,
+    ) -> Result<Option<Versioned<GroupRecord>>, StoreError>;
+
+    /// As [`FleetStore::get_many`], under exactly this PartitionKey.
+    async fn get_many_at(
+        &self,
+        partition: &str,
+        names: &[ContainerGroupName],
+    ) -> Result<Vec<Versioned<GroupRecord>>, StoreError>;
+
+    /// Delete the row under exactly this PartitionKey if it still has `etag`.
+    async fn delete_at(
+        &self,
+        partition: &str,
+        name: &ContainerGroupName,
+        etag: &Etag,
+    ) -> Result<(), StoreError>;
+
     /// Replace the record if it still has `etag`.
     async fn replace(&self, record: &GroupRecord, etag: &Etag) -> Result<Etag, StoreError>;
 

@@ -24,7 +24,13 @@ pub struct GroupRecord {
     pub failure_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub state_changed_at: DateTime<Utc>,
+    /// Columns of the row that gamefleet does not own (the original project's
+    /// `ContainerName`, `Image`, `CPU`, `RAM`, ...), kept verbatim by every write.
+    pub other_columns: OtherColumns,
 }
+
+/// Row columns kept as they were read, with their `@odata.type` annotations.
+pub type OtherColumns = std::collections::BTreeMap<String, serde_json::Value>;
 
 impl GroupRecord {
     /// The row Create writes before it calls ARM.
@@ -38,6 +44,7 @@ impl GroupRecord {
             failure_reason: None,
             created_at: now,
             state_changed_at: now,
+            other_columns: OtherColumns::new(),
         }
     }
 
@@ -97,4 +104,20 @@ impl Etag {
 pub struct Versioned<T> {
     pub value: T,
     pub etag: Etag,
+    /// `Some(PartitionKey)` when the row is stored under a PartitionKey other
+    /// than the canonical one (the original project wrote the resource group
+    /// as the caller spelled it, e.g. `TeeWorlds-RG`). Such a row is moved to
+    /// the canonical key before anything else touches it (`ops::migrate`).
+    pub legacy_partition: Option<String>,
+}
+
+impl<T> Versioned<T> {
+    /// A row stored under its canonical key.
+    pub fn new(value: T, etag: Etag) -> Self {
+        Self {
+            value,
+            etag,
+            legacy_partition: None,
+        }
+    }
 }

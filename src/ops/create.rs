@@ -25,6 +25,11 @@ impl App {
     ) -> Result<GroupRecord, OpsError> {
         // The container's token first: a storage failure here changes nothing.
         let token = self.keyring.issue(key).await?;
+        // A row the original wrote under this spelling moves to the canonical
+        // key first, so the insert below sees the name as taken.
+        if key.resource_group.as_str() != key.resource_group.key() {
+            self.find(key).await?;
+        }
         let now = crate::fleet::record::now();
         let row = GroupRecord::creating(key.clone(), spec.location().to_owned(), now);
         let etag = match self.store.insert(&row).await {

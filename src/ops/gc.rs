@@ -50,7 +50,18 @@ enum One {
 impl App {
     pub async fn gc(&self) -> Result<GcReport, StoreError> {
         let reconciled = self.reconcile_if_due().await;
-        let candidates = self.store.list(&ListQuery::GcCandidates).await?;
+        let listed = self.store.list(&ListQuery::GcCandidates).await?;
+        // Rows the original wrote under another spelling: moved to the canonical key first.
+        let candidates = match self.adopt_all(listed.clone()).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not move the original project's rows; GC leaves them for the next run");
+                listed
+                    .into_iter()
+                    .filter(|r| r.legacy_partition.is_none())
+                    .collect()
+            }
+        };
         let now = crate::fleet::record::now();
         let mut report = GcReport {
             examined: candidates.len(),

@@ -6,6 +6,7 @@ pub mod create;
 pub mod delete;
 pub mod gc;
 pub mod keyring;
+pub mod migrate;
 pub mod monitor;
 pub mod reconcile;
 pub mod sessions;
@@ -68,15 +69,21 @@ impl App {
         state: Option<GroupState>,
         resource_group: Option<ResourceGroup>,
     ) -> Result<Vec<GroupRecord>, OpsError> {
-        let mut rows: Vec<GroupRecord> = self
+        let listed = self
             .store
             .list(&ListQuery::ByState {
                 state,
                 resource_group,
             })
+            .await?;
+        // Rows the original wrote under another spelling are moved first, so
+        // nothing is listed that the other functions cannot manage.
+        let mut rows: Vec<GroupRecord> = self
+            .adopt_all(listed)
             .await?
             .into_iter()
             .map(|v| v.value)
+            .filter(|r| state.is_none_or(|s| r.state == s))
             .collect();
         rows.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(rows)
@@ -88,9 +95,21 @@ impl App {
             .ok_or_else(|| OpsError::NotFound(key.clone()))
     }
 
-    /// The row of `key`, if any (the one key rule: see [`Self::find`]'s callers).
+    /// The row of `key`, if any, under the canonical key; a row the original
+    /// project wrote under the caller's spelling is moved there first
+    /// ([`migrate`]). Every single-group function reads through this.
     pub async fn find(&self, key: &GroupKey) -> Result<Option<Versioned<GroupRecord>>, OpsError> {
-        Ok(self.store.get(key).await?)
+        if let Some(row) = self.store.get(key).await? {
+            return Ok(Some(row));
+        }
+        let spelled = key.resource_group.as_str();
+        if spelled == key.resource_group.key() {
+            return Ok(None);
+        }
+        match self.store.get_at(spelled, &key.name).await? {
+            Some(legacy) => self.adopt_legacy(legacy).await,
+            None => Ok(None),
+        }
     }
 }
 

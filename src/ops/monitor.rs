@@ -95,7 +95,7 @@ impl App {
             Provisioning::Deleting => Ok(EventOutcome::Ignored {
                 reason: "the group is being deleted in ARM".into(),
             }),
-            Provisioning::InProgress => match self.store.get(key).await? {
+            Provisioning::InProgress => match self.find(key).await? {
                 Some(r) if r.value.state == GroupState::Creating => Ok(EventOutcome::Retry {
                     reason: format!("ARM is still provisioning ({})", status.provisioning_state),
                 }),
@@ -115,7 +115,7 @@ impl App {
         reason: Option<String>,
     ) -> Result<EventOutcome, OpsError> {
         for _ in 0..MAX_CONFLICT_RETRIES {
-            let Some(current) = self.store.get(key).await? else {
+            let Some(current) = self.find(key).await? else {
                 return Ok(EventOutcome::Ignored {
                     reason: "no record for this group".into(),
                 });

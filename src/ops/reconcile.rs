@@ -46,13 +46,15 @@ pub fn is_managed(status: &GroupStatus) -> bool {
 impl App {
     pub async fn reconcile(&self) -> Result<ReconcileReport, OpsError> {
         let now = crate::fleet::record::now();
-        let rows = self
+        let listed = self
             .store
             .list(&ListQuery::ByState {
                 state: None,
                 resource_group: None,
             })
             .await?;
+        // The original project's rows under another spelling move to the canonical key.
+        let rows = self.adopt_all(listed).await?;
         let arm = self.platform.list().await?;
         let mut report = ReconcileReport {
             arm_groups: arm.len(),

@@ -91,6 +91,41 @@ impl App {
             .collect())
     }
 
+    /// The rows of `names` under the canonical key; names missing there are
+    /// looked up under the caller's spelling (rows the original project wrote)
+    /// and moved first.
+    async fn rows_of(
+        &self,
+        rg: &ResourceGroup,
+        names: &[ContainerGroupName],
+    ) -> Result<Vec<crate::fleet::Versioned<crate::fleet::GroupRecord>>, StoreError> {
+        let mut rows = self.store.get_many(rg, names).await?;
+        if rg.as_str() == rg.key() || rows.len() == names.len() {
+            return Ok(rows);
+        }
+        let found: std::collections::HashSet<ContainerGroupName> =
+            rows.iter().map(|r| r.value.key.name.clone()).collect();
+        let missing: Vec<ContainerGroupName> = names
+            .iter()
+            .filter(|n| !found.contains(*n))
+            .cloned()
+            .collect();
+        for legacy in self.store.get_many_at(rg.as_str(), &missing).await? {
+            match self.adopt_legacy(legacy).await {
+                Ok(Some(row)) => rows.push(row),
+                Ok(None) => {}
+                Err(super::OpsError::Store(e)) => return Err(e),
+                Err(e) => {
+                    return Err(StoreError::Rejected {
+                        code: "MigrationFailed".into(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(rows)
+    }
+
     async fn set_sessions_in(
         &self,
         rg: &ResourceGroup,
@@ -105,7 +140,7 @@ impl App {
             }
             let names: Vec<ContainerGroupName> =
                 pending.iter().map(|(_, n, _)| n.clone()).collect();
-            let rows = match self.store.get_many(rg, &names).await {
+            let rows = match self.rows_of(rg, &names).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     let msg = e.to_string();

@@ -68,6 +68,31 @@ impl<S: FleetStore> FleetStore for Healing<S> {
         healing!(self, self.inner.get_many(rg, names).await)
     }
 
+    async fn get_at(
+        &self,
+        partition: &str,
+        name: &ContainerGroupName,
+    ) -> Result<Option<Versioned<GroupRecord>>, StoreError> {
+        healing!(self, self.inner.get_at(partition, name).await)
+    }
+
+    async fn get_many_at(
+        &self,
+        partition: &str,
+        names: &[ContainerGroupName],
+    ) -> Result<Vec<Versioned<GroupRecord>>, StoreError> {
+        healing!(self, self.inner.get_many_at(partition, names).await)
+    }
+
+    async fn delete_at(
+        &self,
+        partition: &str,
+        name: &ContainerGroupName,
+        etag: &Etag,
+    ) -> Result<(), StoreError> {
+        healing!(self, self.inner.delete_at(partition, name, etag).await)
+    }
+
     async fn replace(&self, record: &GroupRecord, etag: &Etag) -> Result<Etag, StoreError> {
         healing!(self, self.inner.replace(record, etag).await)
     }

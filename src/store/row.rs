@@ -14,6 +14,12 @@
 //! | CreatedAt        | Edm.DateTime               | missing = the row's Timestamp                      |
 //! | StateChangedAt   | Edm.DateTime               | missing = the row's Timestamp                      |
 //! | SessionsUpdatedAt| Edm.DateTime               | written by session batches only; not in the record |
+//! | anything else    | as stored                  | kept verbatim (the original's `ContainerName`, `Image`, `CPU`, `RAM`, ...) |
+//!
+//! The key rule: PartitionKey = the resource group lower-cased (ARM's names
+//! are case-insensitive). A row under any other spelling (the original wrote
+//! the caller's) is read with [`Versioned::legacy_partition`] set, so the use
+//! cases move it to the canonical key before they act on it.
 //!
 //! DateTimes are written with 7 fractional digits (100 ns, the service's
 //! precision): sub-100 ns parts of a record's timestamps are truncated.
@@ -35,9 +41,36 @@ pub(crate) fn edm_datetime(t: DateTime<Utc>) -> String {
     format!("{}.{ticks:07}Z", t.format("%Y-%m-%dT%H:%M:%S"))
 }
 
-/// The whole row for insert / replace.
+/// Columns (and their annotations) gamefleet owns; every other one is kept as read.
+const OWN_COLUMNS: [&str; 12] = [
+    "PartitionKey",
+    "RowKey",
+    "Timestamp",
+    "State",
+    "ActiveSessions",
+    "PublicIP",
+    "Location",
+    "ResourceGroup",
+    "FailureReason",
+    "CreatedAt",
+    "StateChangedAt",
+    "SessionsUpdatedAt",
+];
+
+fn is_own_column(name: &str) -> bool {
+    let base = name.strip_suffix("@odata.type").unwrap_or(name);
+    base.starts_with("odata.") || OWN_COLUMNS.contains(&base)
+}
+
+/// The whole row for insert / replace (columns gamefleet does not own first,
+/// as they were read, then gamefleet's).
 pub(crate) fn to_entity(r: &GroupRecord) -> Entity {
     let mut e = Map::new();
+    for (k, v) in &r.other_columns {
+        if !is_own_column(k) {
+            e.insert(k.clone(), v.clone());
+        }
+    }
     e.insert("PartitionKey".into(), json!(r.key.resource_group.key()));
     e.insert("RowKey".into(), json!(r.key.name.as_str()));
     e.insert("State".into(), json!(r.state.as_str()));
@@ -137,7 +170,14 @@ pub(crate) fn from_entity(
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
     };
+    let legacy_partition = (resource_group.key() != pk).then(|| pk.to_owned());
+    let other_columns = e
+        .iter()
+        .filter(|(k, _)| !is_own_column(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     Ok(Versioned {
+        legacy_partition,
         value: GroupRecord {
             key: GroupKey::new(resource_group, name),
             state,
@@ -147,6 +187,7 @@ pub(crate) fn from_entity(
             failure_reason: non_empty("FailureReason"),
             created_at: datetime_field(e, "CreatedAt").unwrap_or(timestamp),
             state_changed_at: datetime_field(e, "StateChangedAt").unwrap_or(timestamp),
+            other_columns,
         },
         etag: Etag(etag),
     })
@@ -177,6 +218,7 @@ mod tests {
             failure_reason: None,
             created_at: t,
             state_changed_at: t,
+            other_columns: Default::default(),
         }
     }
 
@@ -275,6 +317,55 @@ mod tests {
         );
         let e = to_entity(&record());
         assert!(from_entity(&e, None).unwrap_err().0.contains("ETag"));
+    }
+
+    #[test]
+    fn the_originals_rows_keep_their_columns_and_say_where_they_live() {
+        let e: Entity = serde_json::from_value(json!({
+            "odata.etag": "W/\"e\"",
+            "PartitionKey": "TeeWorlds-RG",
+            "RowKey": "tw-1",
+            "Timestamp": "2025-05-06T07:08:09.1234567Z",
+            "State": "Running",
+            "ActiveSessions": 2.0,
+            "ActiveSessions@odata.type": "Edm.Double",
+            "ContainerName": "teeworlds",
+            "Image": "dgkanatsios/docker-teeworlds",
+            "CPU": 1,
+            "RAM": 1.5,
+            "Started@odata.type": "Edm.DateTime",
+            "Started": "2025-05-06T07:08:09Z"
+        }))
+        .unwrap();
+        let v = from_entity(&e, None).unwrap();
+        assert_eq!(v.legacy_partition.as_deref(), Some("TeeWorlds-RG"));
+        assert_eq!(v.value.key.resource_group.key(), "teeworlds-rg");
+        let back = to_entity(&v.value);
+        assert_eq!(
+            back["PartitionKey"], "teeworlds-rg",
+            "written under the canonical key"
+        );
+        assert_eq!(back["ResourceGroup"], "TeeWorlds-RG");
+        for col in [
+            "ContainerName",
+            "Image",
+            "CPU",
+            "RAM",
+            "Started",
+            "Started@odata.type",
+        ] {
+            assert_eq!(back.get(col), e.get(col), "{col}");
+        }
+        assert_eq!(back["ActiveSessions"], 2);
+        assert!(
+            !back.contains_key("ActiveSessions@odata.type"),
+            "gamefleet's own columns are its own"
+        );
+        assert!(!back.contains_key("odata.etag") && !back.contains_key("Timestamp"));
+        // A row gamefleet wrote is canonical.
+        let mut own = to_entity(&record());
+        own.insert("odata.etag".into(), json!("W/\"x\""));
+        assert_eq!(from_entity(&own, None).unwrap().legacy_partition, None);
     }
 
     #[test]

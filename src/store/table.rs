@@ -101,6 +101,28 @@ impl TableStore {
         })
     }
 
+    /// Insert a row exactly as given (tests and tools that play the original
+    /// project, which wrote rows gamefleet must read).
+    #[doc(hidden)]
+    pub async fn insert_raw(&self, entity: &serde_json::Value) -> Result<(), StoreError> {
+        let (ctx, retry_after) = call_context();
+        self.table
+            .insert::<_, serde_json::Value>(entity)
+            .map_err(|e| map_error(e, None))?
+            .context(ctx)
+            .await
+            .map(|_| ())
+            .map_err(|e| map_error(e, retry_after.get()))
+    }
+
+    /// Every row of the table exactly as stored (tests, tools).
+    #[doc(hidden)]
+    pub async fn raw_rows(
+        &self,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        self.query(None).await
+    }
+
     /// The store of secrets gamefleet generated, beside this table.
     pub fn secrets(&self) -> super::secrets::TableSecrets {
         self.secrets.clone()
@@ -240,44 +262,15 @@ impl TableStore {
             body: Some(row::sessions_patch(w.active_sessions, now)),
         }
     }
-}
-
-#[async_trait]
-impl FleetStore for TableStore {
-    async fn ensure_ready(&self) -> Result<(), StoreError> {
-        let (ctx, retry_after) = call_context();
-        match self.table.create().context(ctx).await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::HttpResponse { status: StatusCode::Conflict, error_code }
-                        if error_code.as_deref() == Some("TableAlreadyExists")
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(map_error(e, retry_after.get())),
-        }
-    }
-
-    async fn insert(&self, record: &GroupRecord) -> Result<Etag, StoreError> {
-        let (ctx, retry_after) = call_context();
-        let entity = row::to_entity(record);
-        let response = self
-            .table
-            .insert::<_, serde_json::Value>(&entity)
-            .map_err(|e| map_error(e, None))?
-            .context(ctx)
-            .await
-            .map_err(|e| map_error(e, retry_after.get()))?;
-        Ok(Etag(response.etag.to_string()))
-    }
-
-    async fn get(&self, key: &GroupKey) -> Result<Option<Versioned<GroupRecord>>, StoreError> {
+    /// One row by its exact keys.
+    async fn get_entity(
+        &self,
+        pk: &str,
+        rk: &str,
+    ) -> Result<Option<Versioned<GroupRecord>>, StoreError> {
         let (ctx, retry_after) = call_context();
         let result = self
-            .entity_client(key.resource_group.key(), key.name.as_str())
+            .entity_client(pk, rk)
             .get::<Entity>()
             .context(ctx)
             .await;
@@ -286,7 +279,7 @@ impl FleetStore for TableStore {
                 .map(Some)
                 .map_err(|e| StoreError::Rejected {
                     code: "InvalidRow".into(),
-                    message: format!("stored row {key} is not a fleet record: {e}"),
+                    message: format!("stored row {pk}/{rk} is not a fleet record: {e}"),
                 }),
             Err(e) => match map_error(e, retry_after.get()) {
                 StoreError::NotFound => Ok(None),
@@ -295,16 +288,37 @@ impl FleetStore for TableStore {
         }
     }
 
-    async fn get_many(
+    async fn delete_entity(
         &self,
-        resource_group: &ResourceGroup,
+        pk: &str,
+        rk: &str,
+        etag: Option<&Etag>,
+    ) -> Result<(), StoreError> {
+        let (ctx, retry_after) = call_context();
+        let condition = match etag {
+            Some(etag) => IfMatchCondition::Etag(azure_core::Etag::from(etag.as_str())),
+            None => IfMatchCondition::Any,
+        };
+        self.entity_client(pk, rk)
+            .delete()
+            .if_match(condition)
+            .context(ctx)
+            .await
+            .map(|_| ())
+            .map_err(|e| map_error(e, retry_after.get()))
+    }
+
+    /// The rows of `names` under the PartitionKey `pk`, in as few round trips as possible.
+    async fn get_many_in(
+        &self,
+        pk: &str,
         names: &[ContainerGroupName],
     ) -> Result<Vec<Versioned<GroupRecord>>, StoreError> {
         let wanted: BTreeSet<&str> = names.iter().map(ContainerGroupName::as_str).collect();
         let (Some(first), Some(last)) = (wanted.first(), wanted.last()) else {
             return Ok(Vec::new());
         };
-        let pk = format!("PartitionKey eq '{}'", row::quote(resource_group.key()));
+        let pk = format!("PartitionKey eq '{}'", row::quote(pk));
         // Up to 14 names: one query with an OR of RowKeys (Table Storage allows 15
         // comparisons per filter). Up to 4 × 14: such queries side by side, each
         // reading exactly its rows. More: one range query over [min, max],
@@ -343,6 +357,78 @@ impl FleetStore for TableStore {
             .collect();
         Ok(self.records(rows))
     }
+}
+
+#[async_trait]
+impl FleetStore for TableStore {
+    async fn ensure_ready(&self) -> Result<(), StoreError> {
+        let (ctx, retry_after) = call_context();
+        match self.table.create().context(ctx).await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::HttpResponse { status: StatusCode::Conflict, error_code }
+                        if error_code.as_deref() == Some("TableAlreadyExists")
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(map_error(e, retry_after.get())),
+        }
+    }
+
+    async fn insert(&self, record: &GroupRecord) -> Result<Etag, StoreError> {
+        let (ctx, retry_after) = call_context();
+        let entity = row::to_entity(record);
+        let response = self
+            .table
+            .insert::<_, serde_json::Value>(&entity)
+            .map_err(|e| map_error(e, None))?
+            .context(ctx)
+            .await
+            .map_err(|e| map_error(e, retry_after.get()))?;
+        Ok(Etag(response.etag.to_string()))
+    }
+
+    async fn get(&self, key: &GroupKey) -> Result<Option<Versioned<GroupRecord>>, StoreError> {
+        self.get_entity(key.resource_group.key(), key.name.as_str())
+            .await
+    }
+
+    async fn get_many(
+        &self,
+        resource_group: &ResourceGroup,
+        names: &[ContainerGroupName],
+    ) -> Result<Vec<Versioned<GroupRecord>>, StoreError> {
+        self.get_many_in(resource_group.key(), names).await
+    }
+
+    async fn get_at(
+        &self,
+        partition: &str,
+        name: &ContainerGroupName,
+    ) -> Result<Option<Versioned<GroupRecord>>, StoreError> {
+        self.get_entity(partition, name.as_str()).await
+    }
+
+    async fn get_many_at(
+        &self,
+        partition: &str,
+        names: &[ContainerGroupName],
+    ) -> Result<Vec<Versioned<GroupRecord>>, StoreError> {
+        self.get_many_in(partition, names).await
+    }
+
+    async fn delete_at(
+        &self,
+        partition: &str,
+        name: &ContainerGroupName,
+        etag: &Etag,
+    ) -> Result<(), StoreError> {
+        self.delete_entity(partition, name.as_str(), Some(etag))
+            .await
+    }
 
     async fn replace(&self, record: &GroupRecord, etag: &Etag) -> Result<Etag, StoreError> {
         let (ctx, retry_after) = call_context();
@@ -361,18 +447,8 @@ impl FleetStore for TableStore {
     }
 
     async fn delete(&self, key: &GroupKey, etag: Option<&Etag>) -> Result<(), StoreError> {
-        let (ctx, retry_after) = call_context();
-        let condition = match etag {
-            Some(etag) => IfMatchCondition::Etag(azure_core::Etag::from(etag.as_str())),
-            None => IfMatchCondition::Any,
-        };
-        self.entity_client(key.resource_group.key(), key.name.as_str())
-            .delete()
-            .if_match(condition)
-            .context(ctx)
+        self.delete_entity(key.resource_group.key(), key.name.as_str(), etag)
             .await
-            .map(|_| ())
-            .map_err(|e| map_error(e, retry_after.get()))
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<Versioned<GroupRecord>>, StoreError> {
@@ -381,9 +457,21 @@ impl FleetStore for TableStore {
                 state,
                 resource_group,
             } => {
+                // The canonical key, and the caller's spelling if it differs
+                // (rows the original wrote under it, not moved yet).
                 let parts: Vec<String> = resource_group
                     .iter()
-                    .map(|rg| format!("PartitionKey eq '{}'", row::quote(rg.key())))
+                    .map(|rg| {
+                        let canonical = format!("PartitionKey eq '{}'", row::quote(rg.key()));
+                        if rg.as_str() == rg.key() {
+                            canonical
+                        } else {
+                            format!(
+                                "({canonical} or PartitionKey eq '{}')",
+                                row::quote(rg.as_str())
+                            )
+                        }
+                    })
                     .chain(state.iter().map(|s| format!("State eq '{}'", s.as_str())))
                     .collect();
                 (!parts.is_empty()).then(|| parts.join(" and "))

@@ -57,6 +57,7 @@ fn rec(resource_group: &str, n: &str, state: GroupState, sessions: u32) -> Group
         failure_reason: (state == GroupState::Failed).then(|| "ARM said no".to_owned()),
         created_at: t0(),
         state_changed_at: t0() + chrono::Duration::seconds(5),
+        other_columns: Default::default(),
     }
 }
 
@@ -474,10 +475,7 @@ async fn write_sessions_applies_100_writes_in_one_transaction() {
     let fresh: Vec<Versioned<GroupRecord>> = rows
         .iter()
         .zip(&etags)
-        .map(|(r, e)| Versioned {
-            value: r.value.clone(),
-            etag: e.clone(),
-        })
+        .map(|(r, e)| Versioned::new(r.value.clone(), e.clone()))
         .collect();
     let again = store
         .write_sessions(&rg("Sessions-RG"), &writes(&fresh[..10], |_| 0))

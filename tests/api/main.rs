@@ -12,6 +12,7 @@ mod faults;
 mod flow;
 mod gc;
 mod invariants;
+mod legacy;
 mod list;
 mod monitor;
 mod power;

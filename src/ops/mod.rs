@@ -108,7 +108,9 @@ impl App {
         }
         match self.store.get_at(spelled, &key.name).await? {
             Some(legacy) => self.adopt_legacy(legacy).await,
-            None => Ok(None),
+            // A move may have finished between the two reads (it inserts the
+            // canonical row before it deletes the old one): look again.
+            None => Ok(self.store.get(key).await?),
         }
     }
 }

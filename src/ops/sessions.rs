@@ -110,7 +110,18 @@ impl App {
             .filter(|n| !found.contains(*n))
             .cloned()
             .collect();
-        for legacy in self.store.get_many_at(rg.as_str(), &missing).await? {
+        let legacy_rows = self.store.get_many_at(rg.as_str(), &missing).await?;
+        // A move that finished between the two reads (insert, then delete):
+        // the canonical row exists now.
+        let still: Vec<ContainerGroupName> = missing
+            .iter()
+            .filter(|n| !legacy_rows.iter().any(|r| &r.value.key.name == *n))
+            .cloned()
+            .collect();
+        if !still.is_empty() {
+            rows.extend(self.store.get_many(rg, &still).await?);
+        }
+        for legacy in legacy_rows {
             match self.adopt_legacy(legacy).await {
                 Ok(Some(row)) => rows.push(row),
                 Ok(None) => {}

@@ -20,13 +20,13 @@ use std::time::{Duration, Instant};
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/signing/oci-signing-vectors.json"
+    "/tests/fixtures/signing/oci-signing-vectors.json"
 );
 /// An RSA public key whose private half nobody kept: a wrong key for the fixture's keyId.
 const OTHER_PUBLIC_KEY: &str = include_str!("other_public_key.pem");
 
 fn fixture() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(VECTORS).expect("shared/ fixtures")).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(VECTORS).expect("tests/fixtures/signing")).unwrap()
 }
 
 fn key(field: &str) -> String {

@@ -96,7 +96,7 @@ async fn call(State(hub): State<Arc<PowerHub>>, headers: HeaderMap, body: Bytes)
     };
     let mut defaults = hub.defaults.clone();
     defaults.action.get_or_insert(Action::Toggle);
-    let req = parsed.and_then(|v| parse_request(&v, &defaults));
+    let req = parsed.and_then(|v| parse_request(&v, &defaults).map_err(|e| e.message));
     let (status, body) = match req {
         Err(message) => (StatusCode::BAD_REQUEST, json!({"error": message})),
         Ok(mut req) => {

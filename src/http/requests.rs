@@ -237,14 +237,8 @@ pub fn power(
     defaults: &crate::power::Defaults,
 ) -> Result<crate::power::PowerRequest, ApiError> {
     let v: Value = parse(body)?;
-    crate::power::parse_request(&v, defaults).map_err(|m| {
-        let code = if m.starts_with("Invalid action") {
-            "InvalidAction"
-        } else {
-            "InvalidRequest"
-        };
-        ApiError::new(axum::http::StatusCode::BAD_REQUEST, code, m)
-    })
+    crate::power::parse_request(&v, defaults)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))
 }
 
 #[cfg(test)]

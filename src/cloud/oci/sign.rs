@@ -160,8 +160,8 @@ pub(crate) mod tests {
     );
 
     pub(crate) fn fixture() -> Value {
-        let text =
-            std::fs::read_to_string(VECTORS).expect("the OCI signing vectors sit in tests/fixtures/signing");
+        let text = std::fs::read_to_string(VECTORS)
+            .expect("the OCI signing vectors sit in tests/fixtures/signing");
         serde_json::from_str(&text).expect("vectors are JSON")
     }
 

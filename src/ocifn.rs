@@ -95,11 +95,12 @@ async fn call(State(hub): State<Arc<PowerHub>>, headers: HeaderMap, body: Bytes)
     let parsed: Result<Value, String> = if body.iter().all(u8::is_ascii_whitespace) {
         Ok(Value::Null)
     } else {
-        serde_json::from_slice(&body).map_err(|e| format!("request body is not JSON: {e}"))
+        // The HTTP functions' one body rule: UTF-8, one document, no key twice.
+        crate::http::body::parse::<Value>(&body).map_err(|e| e.message)
     };
     let mut defaults = hub.defaults.clone();
     defaults.action.get_or_insert(Action::Toggle);
-    let req = parsed.and_then(|v| parse_request(&v, &defaults));
+    let req = parsed.and_then(|v| parse_request(&v, &defaults).map_err(|e| e.message));
     let (status, body) = match req {
         Err(message) => (StatusCode::BAD_REQUEST, json!({"error": message})),
         Ok(mut req) => {

@@ -119,9 +119,39 @@ impl Defaults {
 pub const MAX_INTERVAL: Duration = Duration::from_secs(600);
 pub const MAX_WAIT: Duration = Duration::from_secs(3600);
 
+/// Why a Power request was refused: a stable code for the 400 body, and the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RequestError {
+    /// `InvalidAction`, `InvalidResource` or `InvalidRequest`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<String> for RequestError {
+    fn from(message: String) -> Self {
+        Self {
+            code: "InvalidRequest",
+            message,
+        }
+    }
+}
+
+impl From<&str> for RequestError {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
 /// Parse a JSON request body (`{"action", "provider", "resource" | "secretId",
 /// "pollIntervalSeconds", "maxWaitSeconds", "wait"}`), filling gaps from `defaults`.
-pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, String> {
+///
+/// For the OCI providers the resource must be an OCID of the provider's type
+/// (`ocid1.computecontainerinstance.…`, `ocid1.instance.…`), and a `secretId`
+/// is always a Vault secret's OCID (`ocid1.vaultsecret.…`): checked here by
+/// shape ([`crate::cloud::oci::ocid`]), so nothing odd is sent. ACI ids are
+/// checked by the ACI provider before any request.
+pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, RequestError> {
     let obj = match body {
         Value::Object(o) => o.clone(),
         Value::Null => serde_json::Map::new(),
@@ -129,7 +159,8 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
             return Err(format!(
                 "expected a JSON object like {{\"action\": \"start\"}}, not {}",
                 crate::fleet::names::json_kind(other)
-            ))
+            )
+            .into())
         }
     };
     let string = |k: &str| -> Result<Option<String>, String> {
@@ -161,7 +192,10 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
         }
     };
     let action = match string("action")? {
-        Some(a) => a.parse::<Action>().map_err(|e| e.to_string())?,
+        Some(a) => a.parse::<Action>().map_err(|e| RequestError {
+            code: "InvalidAction",
+            message: e.to_string(),
+        })?,
         None => defaults
             .action
             .ok_or("action is missing: one of 'start', 'stop', 'toggle', 'status'")?,
@@ -181,6 +215,7 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
         )?,
         _ => return Err("resource and secretId must not be empty".into()),
     };
+    check_target(provider, &target)?;
     let mut settings = defaults.settings;
     if let Some(i) = seconds("pollIntervalSeconds", MAX_INTERVAL)? {
         if i.is_zero() {
@@ -198,7 +233,8 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
             return Err(format!(
                 "wait must be true or false, not {}",
                 crate::fleet::names::json_kind(other)
-            ))
+            )
+            .into())
         }
     }
     Ok(PowerRequest {
@@ -206,6 +242,24 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
         provider,
         target,
         settings,
+    })
+}
+
+/// OCIDs by shape and type: `secretId` is a Vault secret; an OCI provider's
+/// resource is of its type.
+fn check_target(provider: Provider, target: &Target) -> Result<(), RequestError> {
+    use crate::cloud::oci::ocid::{check, OcidType};
+    let checked = match (target, provider) {
+        (Target::Secret(id), _) => check("secretId", id, OcidType::VaultSecret),
+        (Target::Resource(id), Provider::OciContainerInstance) => {
+            check("resource", id, OcidType::ContainerInstance)
+        }
+        (Target::Resource(id), Provider::OciCompute) => check("resource", id, OcidType::Instance),
+        (Target::Resource(_), Provider::Aci) => Ok(""),
+    };
+    checked.map(drop).map_err(|message| RequestError {
+        code: "InvalidResource",
+        message,
     })
 }
 
@@ -341,10 +395,13 @@ mod tests {
 
     #[test]
     fn parses_requests_and_names_mistakes() {
-        let r = parse_request(&json!({"action": "start", "provider": "oci-compute", "resource": "ocid1.instance.x", "pollIntervalSeconds": 0.5, "maxWaitSeconds": 30, "wait": false}), &defaults()).unwrap();
+        let r = parse_request(&json!({"action": "start", "provider": "oci-compute", "resource": "ocid1.instance.oc1.iad.aaaa", "pollIntervalSeconds": 0.5, "maxWaitSeconds": 30, "wait": false}), &defaults()).unwrap();
         assert_eq!(r.action, Action::Start);
         assert_eq!(r.provider, Provider::OciCompute);
-        assert_eq!(r.target, Target::Resource("ocid1.instance.x".into()));
+        assert_eq!(
+            r.target,
+            Target::Resource("ocid1.instance.oc1.iad.aaaa".into())
+        );
         assert_eq!(
             r.settings,
             PollSettings {
@@ -391,7 +448,86 @@ mod tests {
         ];
         for (body, want) in cases {
             let e = parse_request(&body, &defaults()).unwrap_err();
-            assert!(e.contains(want), "{body}: {e}");
+            assert!(e.message.contains(want), "{body}: {e}");
+            let code = if want.starts_with("Invalid action") {
+                "InvalidAction"
+            } else {
+                "InvalidRequest"
+            };
+            assert_eq!(e.code, code, "{body}");
+        }
+    }
+
+    #[test]
+    fn oci_targets_must_be_ocids_of_the_providers_type() {
+        let ci = "ocid1.computecontainerinstance.oc1.iad.aaaa";
+        let vm = "ocid1.instance.oc1.iad.aaaa";
+        let secret = "ocid1.vaultsecret.oc1.iad.aaaa";
+        let req = |provider: &str, field: &str, id: &str| {
+            parse_request(
+                &json!({"action": "status", "provider": provider, field: id}),
+                &defaults(),
+            )
+        };
+        assert!(req("oci-container-instance", "resource", ci).is_ok());
+        assert!(req("oci-compute", "resource", vm).is_ok());
+        for p in ["oci-container-instance", "oci-compute", "aci"] {
+            assert!(req(p, "secretId", secret).is_ok(), "{p}");
+        }
+        assert!(
+            req("aci", "resource", "rg/cg").is_ok(),
+            "ACI ids: the provider checks them"
+        );
+        for (provider, field, id, says) in [
+            (
+                "oci-container-instance",
+                "resource",
+                ".",
+                "resource \".\" is not a container instance OCID",
+            ),
+            (
+                "oci-container-instance",
+                "resource",
+                "..",
+                "resource \"..\" is not a container instance OCID",
+            ),
+            (
+                "oci-compute",
+                "resource",
+                "..",
+                "resource \"..\" is not a compute instance OCID",
+            ),
+            (
+                "oci-container-instance",
+                "resource",
+                vm,
+                "is an OCID of type instance",
+            ),
+            (
+                "oci-compute",
+                "resource",
+                ci,
+                "is an OCID of type computecontainerinstance",
+            ),
+            (
+                "oci-container-instance",
+                "secretId",
+                "..",
+                "secretId \"..\" is not a Vault secret OCID",
+            ),
+            (
+                "aci",
+                "secretId",
+                ci,
+                "secretId \"ocid1.computecontainerinstance.oc1.iad.aaaa\" is an OCID of type",
+            ),
+        ] {
+            let e = req(provider, field, id).unwrap_err();
+            assert_eq!(e.code, "InvalidResource", "{provider} {field} {id}");
+            assert!(
+                e.message.starts_with(says) || e.message.contains(says),
+                "{provider} {field} {id}: {e}"
+            );
         }
     }
 
@@ -399,7 +535,7 @@ mod tests {
     fn configuration_fills_the_gaps_like_the_oci_function() {
         let env: HashMap<&str, &str> = [
             ("POWER_PROVIDER", "oci-container-instance"),
-            ("POWER_SECRET_ID", "ocid1.vaultsecret.x"),
+            ("POWER_SECRET_ID", "ocid1.vaultsecret.oc1.iad.aaaa"),
             ("POWER_MAX_WAIT", "2m"),
         ]
         .into();
@@ -407,7 +543,10 @@ mod tests {
         d.action = Some(Action::Toggle);
         let r = parse_request(&Value::Null, &d).unwrap();
         assert_eq!(r.action, Action::Toggle);
-        assert_eq!(r.target, Target::Secret("ocid1.vaultsecret.x".into()));
+        assert_eq!(
+            r.target,
+            Target::Secret("ocid1.vaultsecret.oc1.iad.aaaa".into())
+        );
         assert_eq!(r.settings.max_wait, Duration::from_secs(120));
         assert_eq!(r.settings.interval, Duration::from_secs(15));
         let bad: HashMap<&str, &str> = [("POWER_POLL_INTERVAL", "often")].into();

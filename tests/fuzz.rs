@@ -17,7 +17,9 @@
 //! Bugs the suite found, now fixed, are regression properties at the end of the
 //! file: container group names with "--", resource groups with characters that
 //! are not letters or digits, anything after the first JSON value of a body, and
-//! request bodies given as a positional array.
+//! request bodies given as a positional array. After them, the one body rule of
+//! issue 8: a key twice at any depth, and a BOM or UTF-16 body, refused by every
+//! parser with a message naming what is wrong.
 
 use gamefleet::events::{self, EventKind, ResourceEvent, ResourceId};
 use gamefleet::fleet::spec::ContainerGroupSpec;
@@ -239,6 +241,63 @@ fn container_verdict(s: &str) -> Verdict {
     }
 }
 
+/// Create's `location`: an Azure region's name or display name, ASCII letters,
+/// digits and spaces; without the spaces 2–40 characters.
+fn location_verdict(s: &str) -> Verdict {
+    let letters = s.chars().filter(|c| *c != ' ').count();
+    let ok =
+        s.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ') && (2..=40).contains(&letters);
+    if ok {
+        Valid
+    } else {
+        Invalid
+    }
+}
+
+/// Oracle's OCID syntax, `ocid1.<type>.<realm>.[region][.future use].<unique id>`
+/// (lower-case letters and digits; the region may hold '-' and be empty): the type.
+fn ocid_type(s: &str) -> Option<&str> {
+    let s = s.trim();
+    let lower = |p: &str| {
+        p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    let parts: Vec<&str> = s.split('.').collect();
+    if s.len() > 255 || !(5..=6).contains(&parts.len()) || parts[0] != "ocid1" {
+        return None;
+    }
+    let (kind, realm, region, unique) = (parts[1], parts[2], parts[3], parts[parts.len() - 1]);
+    let future = if parts.len() == 6 { parts[4] } else { "" };
+    let region_ok = region
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok = [kind, realm, unique]
+        .iter()
+        .all(|p| !p.is_empty() && lower(p))
+        && region_ok
+        && lower(future);
+    ok.then_some(kind)
+}
+
+/// A Power target for `provider`, as `field` ("resource" / "secretId").
+fn target_verdict(provider: Option<&str>, field: &str, t: &str) -> Verdict {
+    if t.trim().is_empty() {
+        return Invalid;
+    }
+    let want = match (field, provider) {
+        ("secretId", _) => "vaultsecret",
+        (_, Some("oci-container-instance")) => "computecontainerinstance",
+        (_, Some("oci-compute")) => "instance",
+        // ACI ids are checked by the provider (tests/api/power.rs).
+        _ => return Valid,
+    };
+    if ocid_type(t) == Some(want) {
+        Valid
+    } else {
+        Invalid
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Oracles on every result.
 // ---------------------------------------------------------------------------
@@ -335,7 +394,15 @@ fn spec_oracle(spec: &ContainerGroupSpec, key: &GroupKey, url: &str) -> Check {
             );
         }
         prop_assert_eq!(obj.get("location"), Some(&json!(spec.location())));
-        prop_assert!(!spec.location().trim().is_empty());
+        prop_assert!(
+            (2..=40).contains(&spec.location().len())
+                && spec
+                    .location()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "location {:?} is not in ARM's form",
+            spec.location()
+        );
         let tags = obj
             .get("tags")
             .and_then(Value::as_object)
@@ -741,7 +808,7 @@ fn run_power(b: &[u8]) -> Parsed<power::PowerRequest> {
             api_err(e)?;
             prop_assert!(matches!(
                 e.code.as_str(),
-                "InvalidAction" | "InvalidRequest"
+                "InvalidAction" | "InvalidRequest" | "InvalidResource"
             ));
         }
     }
@@ -799,7 +866,7 @@ fn run_power_value(v: &Value) -> Check {
             prop_assert!(req.settings.interval <= power::MAX_INTERVAL);
             prop_assert!(req.settings.max_wait <= power::MAX_WAIT);
         }
-        Err(m) => prop_assert!(!m.trim().is_empty()),
+        Err(e) => prop_assert!(!e.message.trim().is_empty() && !e.code.is_empty()),
     }
     Ok(())
 }
@@ -1438,7 +1505,7 @@ impl Case {
 
 /// Apply the body-level mutation, decide the verdict with `verdict` (over the
 /// remaining fields), render. `derived`: the parser deserializes into a struct
-/// (duplicate keys are an error) rather than a `Value` (the last one wins).
+/// (which serde also reads from a positional array) rather than a `Value`.
 fn assemble(
     mut fields: Vec<Field>,
     op: BodyOp,
@@ -1474,7 +1541,8 @@ fn assemble(
                 let text = String::from_utf8(render(&body)).expect("rendered JSON is UTF-8");
                 let dup = format!("{}:{},", Value::String(f.name.into()), first);
                 bytes = Some(format!("{{{dup}{}", &text[1..]).into_bytes());
-                v = if derived { Invalid } else { v.and(Unsure) };
+                // One rule for every parser: a key twice is refused.
+                v = Invalid;
             }
         }
         BodyOp::Replace(other) => {
@@ -1783,14 +1851,18 @@ fn power_case() -> BoxedStrategy<Case> {
     let target = prop_oneof![
         10 => select(vec![
             "ocid1.instance.oc1..aaaa",
+            "ocid1.computecontainerinstance.oc1.iad.aaaa",
+            "ocid1.vaultsecret.oc1.iad.aaaa",
+            " ocid1.vaultsecret.oc1.us-ashburn-1.future.aaaa ",
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerInstance/containerGroups/cg",
             "rg/cg",
             "  padded  ",
+            ".",
+            "..",
+            "ocid1.instance.oc1.iad.",
+            "ocid1.instance.oc1.iad.a/b",
         ]).prop_map(|s| (json!(s), Valid)),
-        2 => odd_string().prop_map(|s| {
-            let v = if s.trim().is_empty() { Invalid } else { Valid };
-            (json!(s), v)
-        }),
+        2 => odd_string().prop_map(|s| (json!(s), Valid)),
         1 => Just((json!(null), Valid)),
         1 => wrong_type().prop_map(|v| (v, Invalid)),
     ];
@@ -1836,11 +1908,16 @@ fn power_case() -> BoxedStrategy<Case> {
                 if present(0).is_none() || present(1).is_none() {
                     v = Invalid;
                 }
+                // The target's shape depends on the provider and the field.
+                let provider = present(1).and_then(Value::as_str);
                 v = v.and(match (present(2), present(3)) {
                     (Some(_), Some(_)) | (None, None) => Invalid,
                     (Some(t), None) | (None, Some(t)) => match t.as_str() {
-                        Some(t) if !t.trim().is_empty() => Valid,
-                        _ => Invalid,
+                        Some(t) => {
+                            let field = if present(2).is_some() { "resource" } else { "secretId" };
+                            target_verdict(provider, field, t)
+                        }
+                        None => Invalid,
                     },
                 });
                 // A tiny positive interval may round to zero nanoseconds.
@@ -1907,7 +1984,12 @@ struct SpecParams {
 fn spec_params() -> BoxedStrategy<SpecParams> {
     (
         any::<bool>(),
-        prop_oneof![3 => select(vec!["eastus", "westeurope"]).prop_map(str::to_owned), 1 => odd_string().prop_filter("not blank", |s| !s.trim().is_empty())],
+        prop_oneof![
+            3 => select(vec!["eastus", "westeurope", "West Europe", " East US 2 "]).prop_map(str::to_owned),
+            1 => select(vec!["eu-west-1", "x", "west/europe", "westeuröpe"]).prop_map(str::to_owned),
+            1 => "[a-zA-Z0-9 ]{0,45}",
+            1 => odd_string(),
+        ],
         select(vec!["Linux", "Windows", "linux", "WINDOWS"]),
         vec(container_params(), 1..4),
         vec(container_params(), 0..2),
@@ -2135,6 +2217,12 @@ fn apply_spec_mut(p: &SpecParams, m: SpecMut) -> SpecCase {
     let mut v = spec_value(p);
     let rest = p.rest;
     let n = p.containers.len();
+    // The generated location counts unless the change replaces it.
+    let location = match &m {
+        SpecMut::RemoveLocation | SpecMut::Location(_) => Valid,
+        SpecMut::Anything(i, _) if i % 7 == 0 => Valid,
+        _ => location_verdict(&p.location),
+    };
     let verdict = match m {
         SpecMut::None => Valid,
         SpecMut::RemoveLocation => {
@@ -2327,7 +2415,10 @@ fn apply_spec_mut(p: &SpecParams, m: SpecMut) -> SpecCase {
             Unsure
         }
     };
-    SpecCase { value: v, verdict }
+    SpecCase {
+        value: v,
+        verdict: verdict.and(location),
+    }
 }
 
 fn spec_case() -> BoxedStrategy<SpecCase> {
@@ -3427,4 +3518,157 @@ fn bug_request_bodies_must_be_json_objects() {
             Ok(())
         },
     );
+}
+
+// ---------------------------------------------------------------------------
+// One body rule for every parser (issue 8): no key twice, UTF-8 only.
+// ---------------------------------------------------------------------------
+
+/// Every request parser on the same bytes: (name, refusal).
+fn every_parser(b: &[u8]) -> Vec<(&'static str, Option<ApiError>)> {
+    vec![
+        ("create", requests::create(b).err()),
+        ("delete", requests::delete(b).err()),
+        ("details", requests::details(b).err()),
+        ("set_sessions", requests::set_sessions(b).err()),
+        ("report_sessions", requests::report_sessions(b).err()),
+        ("set_state", requests::set_state(b).err()),
+        ("power", requests::power(b, defaults()).err()),
+        ("invocation", body::parse_object::<Invocation>(b).err()),
+    ]
+}
+
+/// `v` rendered with one key of its `target`-th non-empty object (in document
+/// order) written twice, the extra copy first; also the key and its object's
+/// path. `None` when `v` has fewer such objects.
+fn with_duplicate(v: &Value, target: usize, extra: &Value) -> Option<(String, String, String)> {
+    fn walk(
+        v: &Value,
+        path: &str,
+        target: usize,
+        seen: &mut usize,
+        extra: &Value,
+        found: &mut Option<(String, String)>,
+    ) -> String {
+        match v {
+            Value::Object(o) => {
+                let mut parts = vec![];
+                if !o.is_empty() {
+                    if *seen == target {
+                        let (k, _) = o.iter().next().expect("non-empty");
+                        parts.push(format!("{}:{extra}", Value::String(k.clone())));
+                        let at = if path.is_empty() {
+                            "request body"
+                        } else {
+                            path
+                        };
+                        *found = Some((k.clone(), at.to_owned()));
+                    }
+                    *seen += 1;
+                }
+                for (k, x) in o {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    let inner = walk(x, &p, target, seen, extra, found);
+                    parts.push(format!("{}:{inner}", Value::String(k.clone())));
+                }
+                format!("{{{}}}", parts.join(","))
+            }
+            Value::Array(a) => {
+                let parts: Vec<String> = a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| walk(x, &format!("{path}[{i}]"), target, seen, extra, found))
+                    .collect();
+                format!("[{}]", parts.join(","))
+            }
+            other => other.to_string(),
+        }
+    }
+    let mut found = None;
+    let text = walk(v, "", target, &mut 0, extra, &mut found);
+    found.map(|(k, at)| (text, k, at))
+}
+
+/// A key twice in any object, at any depth, of any body: every parser refuses
+/// it, naming the key and the object (SetSessions, ReportSessions and Power used
+/// to keep the last one).
+#[test]
+fn a_key_twice_is_refused_by_every_parser() {
+    let bodies = prop_oneof![
+        2 => arb_json(),
+        1 => create_case().prop_map(|c| serde_json::from_slice(&c.bytes.0).unwrap_or(Value::Null)),
+        1 => set_sessions_case().prop_map(|c| serde_json::from_slice(&c.bytes.0).unwrap_or(Value::Null)),
+        1 => power_case().prop_map(|c| serde_json::from_slice(&c.bytes.0).unwrap_or(Value::Null)),
+    ];
+    fuzz(
+        "one rule: a key twice",
+        (bodies, any::<usize>(), json_leaf()),
+        |(v, target, extra)| {
+            let objects = count_objects(&v);
+            if objects == 0 {
+                return Ok(());
+            }
+            let (text, key, at) = with_duplicate(&v, target % objects, &extra)
+                .ok_or_else(|| fail("no object to duplicate a key in"))?;
+            let want = format!("{at}: key {key:?} appears twice; send each key once");
+            for (name, refusal) in every_parser(text.as_bytes()) {
+                let e = refusal.ok_or_else(|| fail(&format!("{name} accepted {text}")))?;
+                api_err(&e)?;
+                prop_assert_eq!(&e.message, &want, "{}: {}", name, text);
+            }
+            accepted();
+            Ok(())
+        },
+    );
+}
+
+fn count_objects(v: &Value) -> usize {
+    match v {
+        Value::Object(o) => {
+            usize::from(!o.is_empty()) + o.values().map(count_objects).sum::<usize>()
+        }
+        Value::Array(a) => a.iter().map(count_objects).sum(),
+        _ => 0,
+    }
+}
+
+/// Any body with a UTF-8 byte order mark, or in UTF-16 (with or without one),
+/// is refused by every parser with a message that names the encoding.
+#[test]
+fn a_bom_or_utf16_body_is_refused_naming_the_encoding() {
+    let bodies = prop_oneof![
+        2 => json_text(),
+        1 => create_case().prop_map(|c| String::from_utf8(c.bytes.0).unwrap_or_default()),
+        1 => set_sessions_case().prop_map(|c| String::from_utf8(c.bytes.0).unwrap_or_default()),
+    ]
+    .prop_filter("a body", |t| !t.is_empty());
+    fuzz("one rule: UTF-8 only", (bodies, 0u8..5), |(text, how)| {
+        let le = || -> Vec<u8> { text.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        let be = || -> Vec<u8> { text.encode_utf16().flat_map(u16::to_be_bytes).collect() };
+        let utf16 = "request body is UTF-16; send UTF-8 JSON";
+        let (bytes, want) = match how {
+            0 => (
+                [&b"\xEF\xBB\xBF"[..], text.as_bytes()].concat(),
+                "request body starts with a UTF-8 byte order mark; send UTF-8 JSON without one",
+            ),
+            1 => ([&[0xFF, 0xFE][..], &le()].concat(), utf16),
+            2 => ([&[0xFE, 0xFF][..], &be()].concat(), utf16),
+            // Without a BOM: JSON text starts with an ASCII character.
+            3 if text.starts_with(|c: char| c.is_ascii() && c != '\0') => (le(), utf16),
+            4 if text.starts_with(|c: char| c.is_ascii() && c != '\0') => (be(), utf16),
+            _ => return Ok(()),
+        };
+        for (name, refusal) in every_parser(&bytes) {
+            let e = refusal
+                .ok_or_else(|| fail(&format!("{name} accepted {:?}", Bytes(bytes.clone()))))?;
+            api_err(&e)?;
+            prop_assert_eq!(&e.message, want, "{}: {:?}", name, Bytes(bytes.clone()));
+        }
+        accepted();
+        Ok(())
+    });
 }

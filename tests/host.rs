@@ -2,7 +2,7 @@
 //! functions/*/function.json, starts the built binary the way the host starts a
 //! custom handler, waits for `GET /` like the host does, then drives every
 //! function — HTTP ones forwarded at /api/<route>, the others through the
-//! invocation envelope — with the payloads in ../shared/fixtures.
+//! invocation envelope — with the payloads in tests/fixtures.
 
 use gamefleet_sim::azurite::{unique_table, Azurite};
 use gamefleet_sim::{EventConfig, SimConfig, Simulator};
@@ -25,7 +25,7 @@ fn read_json(p: &Path) -> Value {
 }
 
 fn fixture(rel: &str) -> Value {
-    read_json(&root().join("../shared/fixtures").join(rel))
+    read_json(&root().join("tests/fixtures").join(rel))
 }
 
 #[derive(Debug)]

@@ -8,6 +8,6 @@ pub mod spec;
 
 pub use machine::{Decision, Event, GroupState, Rejection};
 pub use names::{
-    ActiveSessions, ContainerGroupName, ContainerName, GroupKey, NameError, ResourceGroup,
+    ActiveSessions, ContainerGroupName, ContainerName, GroupKey, Location, NameError, ResourceGroup,
 };
 pub use record::{Etag, GroupRecord, GroupView, Versioned};

@@ -190,6 +190,70 @@ impl ContainerName {
     }
 }
 
+/// An Azure region, in ARM's canonical form (`westeurope`): the table's
+/// `Location` column and the `location` sent to ARM.
+///
+/// ARM takes a region's name (`westeurope`) or its display name (`West Europe`),
+/// so both are accepted: ASCII letters, digits and spaces, normalised to ARM's
+/// form by removing the spaces and lower-casing. What remains must be 2 to
+/// [`Location::MAX_LEN`] letters and digits (the longest region name today,
+/// `australiacentral2`, has 17), so a stored location is always short and a
+/// name ARM would refuse (`west/europe`, `eu-west-1`) is refused here first.
+/// Whether the region exists is ARM's to say.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location(String);
+
+impl Location {
+    pub const MAX_LEN: usize = 40;
+    const FIELD: &'static str = "containerGroup.location";
+
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        const EXAMPLE: &str = "an Azure region such as \"westeurope\" or \"West Europe\"";
+        if let Some(bad) = raw
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == ' '))
+        {
+            return Err(NameError::new(
+                Self::FIELD,
+                format!("contains {bad:?}; {EXAMPLE} has only letters, digits and spaces"),
+            ));
+        }
+        let name: String = raw
+            .chars()
+            .filter(|c| *c != ' ')
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        match name.len() {
+            0 => Err(NameError::new(
+                Self::FIELD,
+                format!("is missing ({EXAMPLE})"),
+            )),
+            1 => Err(NameError::new(
+                Self::FIELD,
+                format!("is {name:?}; {EXAMPLE} has at least 2 letters or digits"),
+            )),
+            n if n > Self::MAX_LEN => Err(NameError::new(
+                Self::FIELD,
+                format!(
+                    "has {n} letters and digits; {EXAMPLE} has at most {}",
+                    Self::MAX_LEN
+                ),
+            )),
+            _ => Ok(Self(name)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Identity of one container group: resource group + name. Table key
 /// (PartitionKey = `resource_group.key()`, RowKey = `name`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -371,6 +435,38 @@ mod tests {
         );
         for bad in ["rg½", "rg²", "rgⅫ", "rgⓐ", "कि", "a⳽", "aↅ", "rg✓"] {
             assert!(ResourceGroup::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn locations_are_region_names_in_arms_form() {
+        for (raw, want) in [
+            ("westeurope", "westeurope"),
+            ("West Europe", "westeurope"),
+            ("  East US 2 ", "eastus2"),
+            ("AUSTRALIACENTRAL2", "australiacentral2"),
+            (&"a".repeat(40), &"a".repeat(40)),
+        ] {
+            assert_eq!(Location::parse(raw).unwrap().as_str(), want, "{raw:?}");
+        }
+        for (bad, says) in [
+            ("", "is missing"),
+            ("   ", "is missing"),
+            ("x", "at least 2"),
+            ("west-europe", "contains '-'"),
+            ("west/europe", "contains '/'"),
+            ("west\teurope", "contains '\\t'"),
+            ("westeuröpe", "contains 'ö'"),
+            (&"a".repeat(41), "has 41 letters and digits"),
+            (&"a".repeat(70_000), "has 70000 letters and digits"),
+        ] {
+            let e = Location::parse(bad).unwrap_err();
+            assert_eq!(e.field, "containerGroup.location");
+            assert!(e.problem.contains(says), "{bad:?}: {e}");
+            assert!(
+                e.to_string().len() < 200,
+                "the message does not echo a long input"
+            );
         }
     }
 }

@@ -12,6 +12,19 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(7)
 }
 
+/// Longest `failure_reason` kept, in characters: a caller's SetState reason, or
+/// ARM's message (which may quote the caller's input) in a rejected Create.
+/// Well below Table Storage's 64 KiB per property.
+pub const MAX_FAILURE_REASON: usize = 1024;
+
+/// `reason` cut to its first [`MAX_FAILURE_REASON`] characters.
+pub fn bounded_reason(reason: String) -> String {
+    if reason.chars().count() <= MAX_FAILURE_REASON {
+        return reason;
+    }
+    reason.chars().take(MAX_FAILURE_REASON).collect()
+}
+
 /// One container group as gamefleet tracks it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupRecord {
@@ -119,5 +132,19 @@ impl<T> Versioned<T> {
             etag,
             legacy_partition: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_reasons_are_bounded() {
+        assert_eq!(bounded_reason("ARM said no".into()), "ARM said no");
+        let long = format!("The image '{}' is not accessible.", "é".repeat(70_000));
+        let cut = bounded_reason(long.clone());
+        assert_eq!(cut.chars().count(), MAX_FAILURE_REASON);
+        assert!(long.starts_with(&cut));
     }
 }

@@ -3,7 +3,7 @@
 //! `ports`, `environmentVariables` at its top level) or in ARM's REST shape
 //! (nested under `properties`), validated, and always sent to ARM in the REST shape.
 
-use super::names::{json_kind, ContainerName, GroupKey};
+use super::names::{json_kind, ContainerName, GroupKey, Location};
 use serde_json::{json, Map, Value};
 
 /// Tag put on every group gamefleet creates, so it never touches others.
@@ -24,7 +24,7 @@ pub const ENV_SESSIONS_TOKEN: &str = "ACI_SESSIONS_TOKEN";
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerGroupSpec {
     body: Map<String, Value>,
-    location: String,
+    location: Location,
 }
 
 /// Resource-level keys of an ARM container group; everything else lives under `properties`.
@@ -39,6 +39,11 @@ fn bad(path: &str, problem: impl std::fmt::Display) -> String {
 impl ContainerGroupSpec {
     /// Validate and normalise. Errors name the JSON path, e.g.
     /// `containerGroup.containers[0].image is missing`.
+    ///
+    /// `location` is an Azure region's name or display name ("West Europe"),
+    /// normalised to ARM's form (`westeurope`: spaces removed, lower-case; 2–40
+    /// letters and digits), which is what ARM is sent and the table keeps
+    /// ([`Location`]).
     pub fn parse(v: &Value) -> Result<Self, String> {
         let obj = v.as_object().ok_or_else(|| {
             bad(
@@ -87,8 +92,8 @@ impl ContainerGroupSpec {
         };
 
         let location = match body.get("location") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(Value::String(_)) | None => {
+            Some(Value::String(s)) => Location::parse(s).map_err(|e| e.to_string())?,
+            None => {
                 return Err(bad(
                     "containerGroup.location",
                     "is missing (an Azure region such as \"westeurope\")",
@@ -193,12 +198,15 @@ impl ContainerGroupSpec {
                 ));
             }
         }
+        // ARM is sent the canonical name the table keeps.
+        body.insert("location".into(), Value::String(location.as_str().into()));
         body.insert("properties".into(), Value::Object(props));
         Ok(Self { body, location })
     }
 
+    /// The region in ARM's form (`westeurope`), see [`Location`].
     pub fn location(&self) -> &str {
-        &self.location
+        self.location.as_str()
     }
 
     /// The body to PUT to ARM: the spec plus the gamefleet tag and, in every
@@ -451,35 +459,35 @@ mod tests {
                 "containerGroup.location is missing",
             ),
             (
-                json!({"location": "x", "containers": [], "osType": "Linux"}),
+                json!({"location": "eastus", "containers": [], "osType": "Linux"}),
                 "containerGroup.containers must list at least one",
             ),
             (
-                json!({"location": "x", "containers": [{"name": "a", "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}], "osType": "Linux"}),
+                json!({"location": "eastus", "containers": [{"name": "a", "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}], "osType": "Linux"}),
                 "containerGroup.containers[0].image is missing",
             ),
             (
-                json!({"location": "x", "containers": [{"name": "A", "image": "i"}], "osType": "Linux"}),
+                json!({"location": "eastus", "containers": [{"name": "A", "image": "i"}], "osType": "Linux"}),
                 "containerGroup.containers[0].name contains 'A'",
             ),
             (
-                json!({"location": "x", "containers": [{"name": "a", "image": "i"}], "osType": "Linux"}),
+                json!({"location": "eastus", "containers": [{"name": "a", "image": "i"}], "osType": "Linux"}),
                 "containerGroup.containers[0].resources.requests.cpu must be a number",
             ),
             (
-                json!({"location": "x", "containers": [{"name": "a", "image": "i", "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}]}),
+                json!({"location": "eastus", "containers": [{"name": "a", "image": "i", "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}]}),
                 "containerGroup.osType is missing",
             ),
             (
-                json!({"location": "x", "containers": [{"name": "a", "image": "i", "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}], "osType": "BeOS"}),
+                json!({"location": "eastus", "containers": [{"name": "a", "image": "i", "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}], "osType": "BeOS"}),
                 "containerGroup.osType is \"BeOS\"",
             ),
             (
-                json!({"location": "x", "properties": {"osType": "Linux", "containers": [{"name": "a", "image": "i"}]}}),
+                json!({"location": "eastus", "properties": {"osType": "Linux", "containers": [{"name": "a", "image": "i"}]}}),
                 "containerGroup.properties.containers[0].properties is missing",
             ),
             (
-                json!({"location": "x", "properties": {}, "containers": []}),
+                json!({"location": "eastus", "properties": {}, "containers": []}),
                 "both `properties` and a top-level `containers`",
             ),
         ];
@@ -496,5 +504,20 @@ mod tests {
         let s = ContainerGroupSpec::parse(&v).unwrap();
         assert_eq!(s.to_arm_body(&key(), None)["properties"]["osType"], "Linux");
         assert_eq!(s.location(), "eastus");
+    }
+
+    #[test]
+    fn location_is_a_region_name_in_arms_form() {
+        let mut v = rest();
+        v["location"] = json!("West Europe");
+        let s = ContainerGroupSpec::parse(&v).unwrap();
+        assert_eq!(s.location(), "westeurope");
+        assert_eq!(s.to_arm_body(&key(), None)["location"], "westeurope");
+        for bad in [json!("x".repeat(70_000)), json!("west/europe"), json!(" ")] {
+            v["location"] = bad.clone();
+            let e = ContainerGroupSpec::parse(&v).unwrap_err();
+            assert!(e.starts_with("containerGroup.location "), "{bad}: {e}");
+            assert!(e.len() < 200, "{e}");
+        }
     }
 }

@@ -11,9 +11,10 @@ use crate::fleet::{
     ActiveSessions, ContainerGroupName, ContainerName, GroupKey, GroupState, ResourceGroup,
 };
 use crate::ops::state::Target;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 fn key_of(resource_group: &str, container_group_name: &str) -> Result<GroupKey, ApiError> {
     let rg =
@@ -121,8 +122,14 @@ pub fn list(
     Ok((state, rg))
 }
 
+/// Most distinct resource groups one SetSessions request may name: each one is
+/// at least one storage query (rows are read per resource group), so a body
+/// naming thousands would make thousands of queries. Split larger updates.
+pub const MAX_RESOURCE_GROUPS: usize = 100;
+
 /// SetSessions: `[{resourceGroup, containerGroupName, activeSessions}]`. Every
-/// item must be valid, and no group named twice, or nothing is written.
+/// item must be valid, no group named twice, and at most
+/// [`MAX_RESOURCE_GROUPS`] resource groups, or nothing is written.
 pub fn set_sessions(body: &[u8]) -> Result<Vec<(GroupKey, ActiveSessions)>, ApiError> {
     let v: Value = parse(body)?;
     let arr = match &v {
@@ -140,6 +147,7 @@ pub fn set_sessions(body: &[u8]) -> Result<Vec<(GroupKey, ActiveSessions)>, ApiE
         }
     };
     let mut seen: HashMap<GroupKey, usize> = HashMap::new();
+    let mut resource_groups: HashSet<ResourceGroup> = HashSet::new();
     let mut out = Vec::with_capacity(arr.len());
     for (i, item) in arr.iter().enumerate() {
         let (key, n) =
@@ -148,6 +156,18 @@ pub fn set_sessions(body: &[u8]) -> Result<Vec<(GroupKey, ActiveSessions)>, ApiE
             return Err(ApiError::bad_request(format!(
                 "[{i}] names {key} again (first at [{first}]); send each group once"
             )));
+        }
+        if resource_groups.insert(key.resource_group.clone())
+            && resource_groups.len() > MAX_RESOURCE_GROUPS
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "TooManyResourceGroups",
+                format!(
+                    "[{i}].resourceGroup {} is one more than the {MAX_RESOURCE_GROUPS} resource groups one request may name (each is at least one storage query); split the update",
+                    key.resource_group
+                ),
+            ));
         }
         out.push((key, n));
     }
@@ -223,7 +243,7 @@ pub fn set_state(body: &[u8]) -> Result<(GroupKey, Target, Option<String>), ApiE
             )))
         }
     };
-    let reason = b.reason.map(|r| r.chars().take(1024).collect());
+    let reason = b.reason.map(crate::fleet::record::bounded_reason);
     Ok((key, target, reason))
 }
 
@@ -233,14 +253,8 @@ pub fn power(
     defaults: &crate::power::Defaults,
 ) -> Result<crate::power::PowerRequest, ApiError> {
     let v: Value = parse(body)?;
-    crate::power::parse_request(&v, defaults).map_err(|m| {
-        let code = if m.starts_with("Invalid action") {
-            "InvalidAction"
-        } else {
-            "InvalidRequest"
-        };
-        ApiError::new(axum::http::StatusCode::BAD_REQUEST, code, m)
-    })
+    crate::power::parse_request(&v, defaults)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))
 }
 
 #[cfg(test)]
@@ -274,5 +288,35 @@ mod tests {
         let e =
             report_sessions(br#"[{"resourceGroup":"rg","containerGroupName":"a"}]"#).unwrap_err();
         assert_eq!(e.message, "[0].activeSessions is missing");
+    }
+
+    fn sessions_in(resource_groups: usize) -> Vec<u8> {
+        let items: Vec<Value> = (0..resource_groups)
+            .flat_map(|i| {
+                ["a", "b"].map(|n| {
+                    serde_json::json!({"resourceGroup": format!("rg{i}"), "containerGroupName": n, "activeSessions": 1})
+                })
+            })
+            .collect();
+        serde_json::to_vec(&items).unwrap_or_default()
+    }
+
+    #[test]
+    fn set_sessions_names_at_most_100_resource_groups() {
+        assert_eq!(
+            set_sessions(&sessions_in(MAX_RESOURCE_GROUPS))
+                .unwrap()
+                .len(),
+            200
+        );
+        let e = set_sessions(&sessions_in(MAX_RESOURCE_GROUPS + 1)).unwrap_err();
+        assert_eq!(e.code, "TooManyResourceGroups");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.message, "[200].resourceGroup rg100 is one more than the 100 resource groups one request may name (each is at least one storage query); split the update");
+        // Case-folded like the table: RG0 and rg0 are one resource group.
+        let mut items: Vec<Value> =
+            serde_json::from_slice(&sessions_in(MAX_RESOURCE_GROUPS)).unwrap_or_default();
+        items.push(serde_json::json!({"resourceGroup": "RG0", "containerGroupName": "c", "activeSessions": 1}));
+        assert!(set_sessions(&serde_json::to_vec(&items).unwrap_or_default()).is_ok());
     }
 }

@@ -74,7 +74,7 @@ impl App {
                 let reason =
                     format!("ARM rejected the container group ({status} {code}): {message}");
                 let mut failed = row.moved_to(GroupState::Failed, crate::fleet::record::now());
-                failed.failure_reason = Some(reason);
+                failed.failure_reason = Some(crate::fleet::record::bounded_reason(reason));
                 if let Err(e) = self.store.replace(&failed, &etag).await {
                     tracing::error!(group = %key, error = %e, "could not mark the rejected group Failed");
                 }

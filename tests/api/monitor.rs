@@ -99,7 +99,7 @@ async fn write_failure_marks_failed_and_delete_success_removes_the_row() {
 async fn events_out_of_order_and_duplicated_end_in_the_same_state() {
     // The fixture order: delete success, write success, delete success again (duplicate id).
     let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/eventgrid/aci-constructed/batch-out-of-order-with-duplicate.eventgrid.json")).unwrap(),
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eventgrid/aci-constructed/batch-out-of-order-with-duplicate.eventgrid.json")).unwrap(),
     )
     .unwrap();
     let mut o = manual();
@@ -189,7 +189,7 @@ async fn unrelated_events_are_acknowledged_and_ignored() {
     let storage: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/eventgrid/eventgrid-schema/resource-write-success.json"
+            "/tests/fixtures/eventgrid/eventgrid-schema/resource-write-success.json"
         ))
         .unwrap(),
     )
@@ -206,7 +206,7 @@ async fn unrelated_events_are_acknowledged_and_ignored() {
     let validation: Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/eventgrid/subscription-validation-event.json"
+            "/tests/fixtures/eventgrid/subscription-validation-event.json"
         ))
         .unwrap(),
     )

@@ -20,13 +20,14 @@ use std::time::{Duration, Instant};
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/signing/oci-signing-vectors.json"
+    "/tests/fixtures/signing/oci-signing-vectors.json"
 );
 /// An RSA public key whose private half nobody kept: a wrong key for the fixture's keyId.
 const OTHER_PUBLIC_KEY: &str = include_str!("other_public_key.pem");
 
 fn fixture() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(VECTORS).expect("shared/ fixtures")).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(VECTORS).expect("tests/fixtures/signing"))
+        .unwrap()
 }
 
 fn key(field: &str) -> String {
@@ -517,8 +518,54 @@ async fn unknown_resources_and_a_dead_endpoint() {
     assert_eq!(out.http_status(), 404);
 
     h.sim.shutdown().await;
-    match oci.container_instances().observe("ocid1.x").await {
+    match oci
+        .container_instances()
+        .observe("ocid1.computecontainerinstance.oc1.iad.aaaa")
+        .await
+    {
         Err(PowerError::Unavailable(m)) => assert!(m.contains("connection failed"), "{m}"),
         other => panic!("{other:?}"),
     }
+}
+
+/// Ids that are no OCID of the provider's type are refused before any URL is
+/// built: the url crate drops `.` and `..` segments, so they used to reach
+/// OCI's list endpoints.
+#[tokio::test]
+async fn odd_ids_are_refused_before_anything_is_sent() {
+    let h = Harness::api_key().await;
+    let oci = h.oci();
+    let ci = h.sim.add_container_instance("arena", "ACTIVE");
+    let vm = h.sim.add_compute_instance("vm", "RUNNING");
+    h.sim.reset_counts();
+    let invalid = |r: Result<_, PowerError>, what: &str| match r {
+        Err(PowerError::InvalidResource(m)) => assert!(m.contains(what), "{m}"),
+        other => panic!("{what}: {other:?}"),
+    };
+    for id in [
+        ".",
+        "..",
+        "a/b",
+        "ocid1.computecontainerinstance.oc1.iad.",
+        &vm,
+    ] {
+        let power = oci.container_instances();
+        invalid(power.observe(id).await.map(drop), "container instance");
+        invalid(
+            power.command(id, Command::Start).await.map(drop),
+            "container instance",
+        );
+    }
+    for id in [".", "..", "%2e%2e", &ci] {
+        let power = oci.compute();
+        invalid(power.observe(id).await.map(drop), "compute instance");
+        invalid(
+            power.command(id, Command::Stop).await.map(drop),
+            "compute instance",
+        );
+    }
+    for id in [".", "..", &ci] {
+        invalid(oci.secret(id).await.map(drop), "secretId");
+    }
+    assert!(h.sim.requests().is_empty(), "{:?}", h.sim.requests());
 }

@@ -97,7 +97,7 @@ impl Power for Compute {
     }
 
     async fn observe(&self, resource: &str) -> Result<Observed, PowerError> {
-        let id = require_ocid(resource, "instance")?;
+        let id = require_ocid(resource, super::ocid::OcidType::Instance)?;
         let url = self
             .client
             .url(Service::Compute, &[API, "instances", id], &[]);
@@ -107,7 +107,7 @@ impl Power for Compute {
     }
 
     async fn command(&self, resource: &str, command: Command) -> Result<Ticket, PowerError> {
-        let id = require_ocid(resource, "instance")?;
+        let id = require_ocid(resource, super::ocid::OcidType::Instance)?;
         let action = match command {
             Command::Start => "START",
             Command::Stop => self.stop.action(),

@@ -72,7 +72,7 @@ impl Power for ContainerInstances {
     }
 
     async fn observe(&self, resource: &str) -> Result<Observed, PowerError> {
-        let id = require_ocid(resource, "container instance")?;
+        let id = require_ocid(resource, super::ocid::OcidType::ContainerInstance)?;
         let url = self.client.url(
             Service::ContainerInstances,
             &[API, "containerInstances", id],
@@ -84,7 +84,7 @@ impl Power for ContainerInstances {
     }
 
     async fn command(&self, resource: &str, command: Command) -> Result<Ticket, PowerError> {
-        let id = require_ocid(resource, "container instance")?;
+        let id = require_ocid(resource, super::ocid::OcidType::ContainerInstance)?;
         let action = match command {
             Command::Start => "start",
             Command::Stop => "stop",

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod client;
 pub mod compute;
 pub mod container_instances;
+pub mod ocid;
 pub mod sign;
 pub mod vault;
 
@@ -114,14 +115,16 @@ impl OciProviders {
     }
 }
 
-/// A resource id as given, or `Rejected` when there is none. OCIDs are
-/// percent-encoded into the path, so any other text only earns a 404.
-fn require_ocid<'a>(resource: &'a str, what: &str) -> Result<&'a str, PowerError> {
-    let id = resource.trim();
-    if id.is_empty() {
-        return Err(PowerError::Rejected(format!("no {what} OCID given")));
-    }
-    Ok(id)
+/// The trimmed id if it is an OCID of type `want` ([`ocid::check`]), else
+/// `InvalidResource`: checked before any URL is built, so no odd id (`..`,
+/// `a/b`) reaches OCI. Power requests are checked when parsed; this also covers
+/// an id read from a Vault secret and callers of the library.
+fn require_ocid(resource: &str, want: ocid::OcidType) -> Result<&str, PowerError> {
+    let field = match want {
+        ocid::OcidType::VaultSecret => "secretId",
+        _ => "resource",
+    };
+    ocid::check(field, resource, want).map_err(PowerError::InvalidResource)
 }
 
 /// `lifecycleState` of a resource body.

@@ -156,12 +156,12 @@ pub(crate) mod tests {
 
     pub(crate) const VECTORS: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/signing/oci-signing-vectors.json"
+        "/tests/fixtures/signing/oci-signing-vectors.json"
     );
 
     pub(crate) fn fixture() -> Value {
-        let text =
-            std::fs::read_to_string(VECTORS).expect("the OCI signing vectors sit in shared/");
+        let text = std::fs::read_to_string(VECTORS)
+            .expect("the OCI signing vectors sit in tests/fixtures/signing");
         serde_json::from_str(&text).expect("vectors are JSON")
     }
 

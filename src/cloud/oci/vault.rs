@@ -13,7 +13,7 @@ pub const API: &str = "20190301";
 
 /// `GET /secretbundles/{secretId}` (current version) → the decoded content, trimmed.
 pub async fn secret(client: &OciClient, secret_id: &str) -> Result<String, PowerError> {
-    let id = require_ocid(secret_id, "secret")?;
+    let id = require_ocid(secret_id, super::ocid::OcidType::VaultSecret)?;
     let url = client.url(Service::Secrets, &[API, "secretbundles", id], &[]);
     let bundle = client.call(Method::GET, url, &[]).await?.json()?;
     decode_bundle(&bundle, id)

@@ -1,8 +1,8 @@
 //! Pure builders for ARM resource events (Event Grid and CloudEvents schema) and for
 //! the JSON envelopes the Functions host POSTs to a custom handler.
 //!
-//! Shapes follow `shared/fixtures/eventgrid/aci-constructed/*.json` and
-//! `shared/fixtures/functions-host/*-invocation*.json`, including the casing quirk of
+//! Shapes follow `tests/fixtures/eventgrid/aci-constructed/*.json` and
+//! `tests/fixtures/functions-host/*-invocation*.json`, including the casing quirk of
 //! real ARM events: write events spell `resourcegroups` in `subject`, `resourceUri`
 //! and `authorization.scope`, delete and action events `resourceGroups`; `topic` /
 //! `source` always use `resourceGroups`.
@@ -313,19 +313,15 @@ mod tests {
 
     const SUB: &str = "00000000-0000-0000-0000-000000000000";
 
-    /// The first event of a shared fixture; `None` only if the shared folder is not
-    /// checked out next to the workspace.
+    /// The first event of a fixture in the repository's tests/fixtures.
     fn fixture(name: &str) -> Option<Value> {
-        let dir = format!(
-            "{}/../../../shared/fixtures/eventgrid/aci-constructed",
+        let path = format!(
+            "{}/../fixtures/eventgrid/aci-constructed/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
-        if !std::path::Path::new(&dir).is_dir() {
-            return None;
-        }
-        let text = std::fs::read_to_string(format!("{dir}/{name}")).expect("fixture readable");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let v: Value = serde_json::from_str(&text).expect("fixture is JSON");
-        v.get(0).cloned()
+        Some(v.get(0).cloned().expect("the fixture holds an event"))
     }
 
     /// Same keys (recursively) as the fixture; values that are ids/times may differ.

@@ -444,7 +444,7 @@ impl OciSim {
 }
 
 /// An OCI API-key identity for a client under test: the signing fixtures' key
-/// (`../shared/fixtures/signing/oci-signing-vectors.json`) registered with the
+/// (`tests/fixtures/signing/oci-signing-vectors.json`) registered with the
 /// simulator, and `~/.oci/config` + key file written under `home`. Returns the
 /// environment a client needs (`HOME`, `OCI_CONFIG_PROFILE`, `OCI_ENDPOINT`).
 pub fn api_key_identity(
@@ -453,7 +453,7 @@ pub fn api_key_identity(
 ) -> Result<Vec<(String, String)>, String> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/signing/oci-signing-vectors.json"
+        "/../fixtures/signing/oci-signing-vectors.json"
     );
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;

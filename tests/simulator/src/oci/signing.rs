@@ -452,11 +452,11 @@ mod tests {
 
     fn fixture() -> Value {
         let path = format!(
-            "{}/../../../shared/fixtures/signing/oci-signing-vectors.json",
+            "{}/../fixtures/signing/oci-signing-vectors.json",
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e} (../shared must sit beside the checkout)"));
+            .unwrap_or_else(|e| panic!("{path}: {e} (tests/fixtures is part of the repository)"));
         serde_json::from_str(&text).expect("fixture is JSON")
     }
 

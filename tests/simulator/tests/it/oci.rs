@@ -1,6 +1,6 @@
 //! The OCI simulator over real HTTP, with requests signed by a small signer written
 //! here (test code only) from the OCI signing description and Oracle's sample key in
-//! ../shared/fixtures/signing/oci-signing-vectors.json.
+//! tests/fixtures/signing/oci-signing-vectors.json.
 
 use crate::common::{client, eventually, header, send};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -40,10 +40,10 @@ MgsmUPMw2/eGz6tu89XQ0UdHOhsf03jZUMxz6f7YMWeU6PA=
 fn fixture_key() -> (String, String) {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/signing/oci-signing-vectors.json"
+        "/../fixtures/signing/oci-signing-vectors.json"
     );
     let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{path}: {e} (../shared must sit beside the checkout)"));
+        .unwrap_or_else(|e| panic!("{path}: {e} (tests/fixtures is part of the repository)"));
     let v: Value = serde_json::from_str(&text).expect("fixture JSON");
     (
         v["key"]["private_key_pem"]

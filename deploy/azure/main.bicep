@@ -23,7 +23,7 @@ param gcSchedule string = '0 */1 * * * *'
 @description('Table that holds the fleet (the original project used ACIDetails).')
 param fleetTable string = 'ACIDetails'
 
-@description('Signing keys of the game servers\' session tokens: id:base64secret[,id:base64secret] (openssl rand -base64 32). Empty: servers cannot report their own sessions.')
+@description('Signing keys of the game servers\' session tokens: id:base64secret[,id:base64secret] (openssl rand -base64 32). Empty: gamefleet generates one key and keeps it in the table <fleetTable>Keys of the storage account.')
 @secure()
 param sessionTokenKeys string = ''
 

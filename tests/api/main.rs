@@ -11,7 +11,6 @@ mod event_order;
 mod faults;
 mod flow;
 mod gc;
-mod invariants;
 mod legacy;
 mod list;
 mod monitor;

@@ -1,0 +1,10 @@
+//! The concurrency invariants: many actors racing on one partition (writers,
+//! markers, deleters, three GC loops, Event Grid, reconcile), checked against
+//! the transition table. A test binary of its own, so its load on Azurite
+//! never shares a process (and an Azurite) with the other API tests.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+mod races;

@@ -3,3 +3,4 @@
 pub mod azure;
 pub mod oci;
 pub mod retry;
+pub mod transport;

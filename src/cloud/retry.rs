@@ -63,20 +63,19 @@ impl Backoff {
 
 /// `Retry-After` (seconds or HTTP date) or Azure's `retry-after-ms` / `x-ms-retry-after-ms`.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    retry_after_from(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+}
+
+/// The one `Retry-After` reading, over any header lookup (reqwest's, azure_core's):
+/// `retry-after-ms`, `x-ms-retry-after-ms`, then `retry-after` in seconds or as
+/// an HTTP date (a date in the past is 0).
+pub fn retry_after_from<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Option<Duration> {
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
-        if let Some(ms) = headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
+        if let Some(ms) = get(name).and_then(|v| v.trim().parse::<u64>().ok()) {
             return Some(Duration::from_millis(ms));
         }
     }
-    let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
+    let v = get("retry-after")?.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }

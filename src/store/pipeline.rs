@@ -19,7 +19,7 @@
 use crate::ports::StoreError;
 use async_trait::async_trait;
 use azure_core::error::{ErrorKind, HttpError};
-use azure_core::headers::{Headers, RETRY_AFTER, RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS};
+use azure_core::headers::Headers;
 use azure_core::{
     ClientOptions, Context, Method, Policy, PolicyResult, Request, RetryOptions, RetryPolicy,
     StatusCode, TransportOptions,
@@ -168,23 +168,12 @@ impl Policy for GuardPolicy {
     }
 }
 
-/// `retry-after-ms`, `x-ms-retry-after-ms`, then `Retry-After` (seconds or HTTP date).
+/// `retry-after-ms`, `x-ms-retry-after-ms`, then `Retry-After` (seconds or HTTP
+/// date): the one reading in [`crate::cloud::retry`].
 pub(crate) fn retry_after(headers: &Headers) -> Option<Duration> {
-    for name in [RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS] {
-        if let Some(ms) = headers
-            .get_optional_str(&name)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
-            return Some(Duration::from_millis(ms));
-        }
-    }
-    let v = headers.get_optional_str(&RETRY_AFTER)?.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = azure_core::date::parse_rfc1123(v).ok()?;
-    let now = time::OffsetDateTime::now_utc();
-    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
+    crate::cloud::retry::retry_after_from(|name| {
+        headers.get_optional_str(&azure_core::headers::HeaderName::from(name.to_owned()))
+    })
 }
 
 /// Walk the source chain for an error of type `T`.
@@ -354,6 +343,7 @@ mod tests {
 
     #[test]
     fn retry_after_reads_ms_seconds_and_dates() {
+        use azure_core::headers::{RETRY_AFTER, X_MS_RETRY_AFTER_MS};
         let mut h = Headers::new();
         assert_eq!(retry_after(&h), None);
         h.insert(RETRY_AFTER, HeaderValue::from_static("3"));

@@ -1,15 +1,16 @@
 //! The ARM client for `Microsoft.ContainerInstance/containerGroups`.
 //!
 //! One instance per process: one pooled HTTP client, one token cache. Every
-//! call retries what is transient (429, 5xx, timeouts, refused connections)
-//! with [`Backoff`], honouring `Retry-After`; a 401 refreshes the token once.
+//! call goes through the shared [`Transport`] (retries of what is transient,
+//! honouring `Retry-After`; one token refresh on a 401); this file knows only
+//! ARM's URLs, bodies, long-running operations and error shape.
 
 use crate::cloud::azure::token::TokenCache;
-use crate::cloud::retry::{self, Backoff, Retry};
+use crate::cloud::retry::{self, Backoff};
+use crate::cloud::transport::{Authenticator, Class, Outgoing, Response, SendError, Transport};
 use crate::fleet::{ContainerName, GroupKey};
 use crate::ports::{ContainerPlatform, DeleteOutcome, GroupStatus, PlatformError};
 use async_trait::async_trait;
-use bytes::Bytes;
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
@@ -22,25 +23,43 @@ pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 
 #[derive(Debug)]
 pub struct ArmClient {
-    http: reqwest::Client,
+    transport: Transport,
+    auth: BearerToken,
     endpoint: url::Url,
     subscription: String,
-    tokens: Arc<TokenCache>,
-    backoff: Backoff,
     /// Longest pause between two polls of a long-running operation.
     max_poll_interval: Duration,
 }
 
 /// An answer from ARM after retries.
-#[derive(Debug)]
-pub struct ArmResponse {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+pub type ArmResponse = Response;
+
+/// Reading ARM's answers.
+pub trait ArmAnswer {
+    fn json(&self) -> Result<Value, PlatformError>;
+    /// Map a non-success answer to the platform error it means.
+    fn into_error(self) -> PlatformError;
 }
 
-impl ArmResponse {
-    pub fn json(&self) -> Result<Value, PlatformError> {
+/// `{"error":{"code","message"}}` of an ARM error answer.
+fn error_parts(r: &Response) -> (String, String) {
+    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    let e = v.get("error").unwrap_or(&v);
+    let code = e
+        .get("code")
+        .and_then(Value::as_str)
+        .unwrap_or("Unknown")
+        .to_owned();
+    let message = e
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| r.body_excerpt(500));
+    (code, message)
+}
+
+impl ArmAnswer for Response {
+    fn json(&self) -> Result<Value, PlatformError> {
         serde_json::from_slice(&self.body).map_err(|e| PlatformError::Unavailable {
             message: format!(
                 "ARM answered {} with a body that is not JSON: {e}",
@@ -49,56 +68,56 @@ impl ArmResponse {
         })
     }
 
-    /// `{"error":{"code","message"}}` of an ARM error answer.
-    fn error_parts(&self) -> (String, String) {
-        let v: Value = serde_json::from_slice(&self.body).unwrap_or(Value::Null);
-        let e = v.get("error").unwrap_or(&v);
-        let code = e
-            .get("code")
-            .and_then(Value::as_str)
-            .unwrap_or("Unknown")
-            .to_owned();
-        let message = e
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| {
-                String::from_utf8_lossy(&self.body)
-                    .chars()
-                    .take(500)
-                    .collect()
-            });
-        (code, message)
+    fn into_error(self) -> PlatformError {
+        let status = self.status.as_u16();
+        let (code, message) = error_parts(&self);
+        match self.class() {
+            Class::Throttled { retry_after } => PlatformError::Throttled { retry_after },
+            Class::Unavailable => PlatformError::Unavailable {
+                message: format!("ARM answered {status}: {code}: {message}"),
+            },
+            Class::Unauthorized => PlatformError::Unauthorized {
+                status,
+                code,
+                message,
+            },
+            Class::NotFound | Class::Conflict | Class::Rejected => PlatformError::Rejected {
+                status,
+                code,
+                message,
+            },
+        }
+    }
+}
+
+/// ARM's credential: a bearer token from the process's one token cache; a 401
+/// drops the cached token once so the next attempt fetches a new one.
+#[derive(Debug)]
+struct BearerToken(Arc<TokenCache>);
+
+#[async_trait]
+impl Authenticator<PlatformError> for BearerToken {
+    async fn authorize(
+        &self,
+        _req: &Outgoing,
+    ) -> Result<Vec<(&'static str, String)>, PlatformError> {
+        let token = self
+            .0
+            .token()
+            .await
+            .map_err(|e| PlatformError::Unavailable {
+                message: format!("no ARM token from the identity endpoint: {e}"),
+            })?;
+        Ok(vec![(
+            "authorization",
+            format!("Bearer {}", token.token.secret()),
+        )])
     }
 
-    /// Map a non-success answer to the platform error it means.
-    pub fn into_error(self) -> PlatformError {
-        let status = self.status.as_u16();
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
-            return PlatformError::Throttled {
-                retry_after: retry::retry_after(&self.headers),
-            };
-        }
-        if retry::is_transient(self.status) || self.status.is_server_error() {
-            let (code, message) = self.error_parts();
-            return PlatformError::Unavailable {
-                message: format!("ARM answered {status}: {code}: {message}"),
-            };
-        }
-        let (code, message) = self.error_parts();
-        if matches!(status, 401 | 403) {
-            PlatformError::Unauthorized {
-                status,
-                code,
-                message,
-            }
-        } else {
-            PlatformError::Rejected {
-                status,
-                code,
-                message,
-            }
-        }
+    async fn reauthenticate(&self) -> Result<bool, PlatformError> {
+        // Revoked or expired early: fetch a new one, once.
+        self.0.invalidate().await;
+        Ok(true)
     }
 }
 
@@ -111,11 +130,10 @@ impl ArmClient {
         backoff: Backoff,
     ) -> Self {
         Self {
-            http,
+            transport: Transport::new(http, backoff, "ARM"),
+            auth: BearerToken(tokens),
             endpoint,
             subscription: subscription.into(),
-            tokens,
-            backoff,
             max_poll_interval: Duration::from_secs(5),
         }
     }
@@ -195,79 +213,15 @@ impl ArmClient {
         url: url::Url,
         body: Option<&Value>,
     ) -> Result<ArmResponse, PlatformError> {
-        let mut attempt = 0u32;
-        let mut refreshed_token = false;
-        loop {
-            attempt += 1;
-            let token = self
-                .tokens
-                .token()
-                .await
-                .map_err(|e| PlatformError::Unavailable {
-                    message: format!("no ARM token from the identity endpoint: {e}"),
-                })?;
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(token.token.secret())
-                .header("x-ms-client-request-id", uuid::Uuid::new_v4().to_string());
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let outcome = req.send().await;
-            let (retry_after, failure) = match outcome {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let headers = resp.headers().clone();
-                    let body = match resp.bytes().await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            let why = format!("reading ARM's answer failed: {e}");
-                            match self.backoff.next(attempt, None) {
-                                Retry::After(d) => {
-                                    tracing::warn!(%method, attempt, error = %why, "retrying ARM call");
-                                    tokio::time::sleep(d).await;
-                                    continue;
-                                }
-                                Retry::GiveUp => {
-                                    return Err(PlatformError::Unavailable { message: why })
-                                }
-                            }
-                        }
-                    };
-                    let answer = ArmResponse {
-                        status,
-                        headers,
-                        body,
-                    };
-                    if status == StatusCode::UNAUTHORIZED && !refreshed_token {
-                        // The token may have been revoked or expired early: fetch a new one, once.
-                        refreshed_token = true;
-                        self.tokens.invalidate().await;
-                        attempt -= 1;
-                        continue;
-                    }
-                    if !retry::is_transient(status) {
-                        return Ok(answer);
-                    }
-                    (retry::retry_after(&answer.headers), Ok(answer))
-                }
-                Err(e) => (None, Err(describe(&e))),
-            };
-            match self.backoff.next(attempt, retry_after) {
-                Retry::After(d) => {
-                    tracing::warn!(%method, path = url.path(), attempt, delay_ms = d.as_millis() as u64,
-                        status = failure.as_ref().map(|a| a.status.as_u16()).ok(),
-                        error = failure.as_ref().err().map(String::as_str), "retrying ARM call");
-                    tokio::time::sleep(d).await;
-                }
-                Retry::GiveUp => {
-                    return match failure {
-                        Ok(answer) => Ok(answer),
-                        Err(message) => Err(PlatformError::Unavailable { message }),
-                    }
-                }
-            }
+        let mut req = Outgoing::new(method, url)
+            .header("x-ms-client-request-id", uuid::Uuid::new_v4().to_string());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        match self.transport.send(&self.auth, &req).await {
+            Ok(r) => Ok(r),
+            Err(SendError::Auth(e)) => Err(e),
+            Err(SendError::Unreachable(message)) => Err(PlatformError::Unavailable { message }),
         }
     }
 
@@ -329,18 +283,6 @@ fn header_url(h: &HeaderMap, name: &str) -> Option<url::Url> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| url::Url::parse(s).ok())
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    // reqwest's Display carries the URL (no secrets in ours: the token is a header).
-    format!("ARM {kind}: {e}")
 }
 
 /// Parse the fields gamefleet acts on out of an ARM container group.

@@ -2,7 +2,7 @@
 //! operation), stop (synchronous), and their state read from
 //! `properties.provisioningState` + `properties.instanceView.state`.
 
-use super::arm::{group_status, ArmClient};
+use super::arm::{group_status, ArmAnswer, ArmClient};
 use crate::events::ResourceId;
 use crate::lifecycle::{
     Command, Observed, Phase, Power, PowerError, Ticket, TicketStatus, Vocabulary,

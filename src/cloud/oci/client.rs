@@ -1,20 +1,18 @@
 //! The one OCI HTTP client: regional endpoints, a signature on every request,
-//! retries of what is transient, and OCI's errors mapped to [`PowerError`].
-//!
-//! Retried with the project's [`Backoff`] (honouring `retry-after`): 429, 408,
-//! 5xx except 501, refused connections and timeouts. Everything else is
-//! returned at once — in particular 409 `IncorrectState`, which the lifecycle
-//! core decides about. Each attempt is signed afresh (new `date`). A 401 makes
-//! the credentials re-read a rotated session token once ([`Credentials::refresh`]);
-//! if it changed, the request is sent again.
+//! and OCI's errors mapped to [`PowerError`], over the shared [`Transport`]
+//! (retries of 429, 408, 5xx except 501, refused connections and timeouts,
+//! honouring `retry-after`). Everything else is returned at once — in
+//! particular 409 `IncorrectState`, which the lifecycle core decides about.
+//! Each attempt is signed afresh (new `date`). A 401 makes the credentials
+//! re-read a rotated session token once ([`Credentials::refresh`]); if it
+//! changed, the request is sent again.
 
 use super::auth::Credentials;
 use super::sign::{self, CONTENT_TYPE};
-use crate::cloud::retry::{self, Backoff, Retry};
+use crate::cloud::retry::Backoff;
+use crate::cloud::transport::{Authenticator, Class, Outgoing, Response, SendError, Transport};
 use crate::lifecycle::PowerError;
-use bytes::Bytes;
-use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -112,36 +110,35 @@ impl Endpoints {
 }
 
 /// A final answer (after retries).
-#[derive(Debug)]
-pub struct OciResponse {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+pub type OciResponse = Response;
+
+/// Reading OCI's answers.
+pub trait OciAnswer {
+    fn json(&self) -> Result<Value, PowerError>;
+    /// `{"code","message"}` of an OCI error answer.
+    fn error_parts(&self) -> (String, String);
+    /// What a non-success answer means.
+    fn error(&self) -> PowerError;
 }
 
-impl OciResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
+fn request_id_suffix(r: &Response) -> String {
+    r.header("opc-request-id")
+        .map(|id| format!(" (opc-request-id: {id})"))
+        .unwrap_or_default()
+}
 
-    pub fn json(&self) -> Result<Value, PowerError> {
+impl OciAnswer for Response {
+    fn json(&self) -> Result<Value, PowerError> {
         serde_json::from_slice(&self.body).map_err(|e| {
             PowerError::Unavailable(format!(
                 "OCI answered {} with a body that is not JSON: {e}{}",
                 self.status,
-                self.request_id_suffix()
+                request_id_suffix(self)
             ))
         })
     }
 
-    fn request_id_suffix(&self) -> String {
-        self.header("opc-request-id")
-            .map(|id| format!(" (opc-request-id: {id})"))
-            .unwrap_or_default()
-    }
-
-    /// `{"code","message"}` of an OCI error answer.
-    pub fn error_parts(&self) -> (String, String) {
+    fn error_parts(&self) -> (String, String) {
         let v: Value = serde_json::from_slice(&self.body).unwrap_or(Value::Null);
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         let code = s("code").unwrap_or_else(|| {
@@ -150,40 +147,63 @@ impl OciResponse {
                 .unwrap_or("Unknown")
                 .replace(' ', "")
         });
-        let message = s("message").unwrap_or_else(|| {
-            String::from_utf8_lossy(&self.body)
-                .chars()
-                .take(300)
-                .collect()
-        });
+        let message = s("message").unwrap_or_else(|| self.body_excerpt(300));
         (code, message)
     }
 
-    /// What a non-success answer means.
-    pub fn error(&self) -> PowerError {
+    fn error(&self) -> PowerError {
         let (code, message) = self.error_parts();
         let status = self.status.as_u16();
         let text = format!(
             "OCI answered {status} {code}: {message}{}",
-            self.request_id_suffix()
+            request_id_suffix(self)
         );
-        match status {
-            401 | 403 => PowerError::Unauthorized(text),
-            404 => PowerError::NotFound(text),
-            408 | 429 => PowerError::Unavailable(text),
-            _ if self.status.is_server_error() => PowerError::Unavailable(text),
-            _ => PowerError::Rejected(text),
-        }
+        power_error(self.class(), text)
+    }
+}
+
+/// A final answer's [`Class`] as the lifecycle core's error (every provider maps the same way).
+pub fn power_error(class: Class, text: String) -> PowerError {
+    match class {
+        Class::Unauthorized => PowerError::Unauthorized(text),
+        Class::NotFound => PowerError::NotFound(text),
+        Class::Throttled { .. } | Class::Unavailable => PowerError::Unavailable(text),
+        Class::Conflict | Class::Rejected => PowerError::Rejected(text),
+    }
+}
+
+/// OCI's credential: a fresh API-key signature (with a new `date`) on every
+/// attempt; a 401 re-reads a rotated session token once.
+struct Signer(Arc<dyn Credentials>);
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signer")
+    }
+}
+
+#[async_trait::async_trait]
+impl Authenticator<PowerError> for Signer {
+    async fn authorize(&self, req: &Outgoing) -> Result<Vec<(&'static str, String)>, PowerError> {
+        let id = self.0.identity()?;
+        let date = httpdate::fmt_http_date(SystemTime::now());
+        let body = req.body.as_deref().unwrap_or_default();
+        let signed = sign::sign(&req.method, &req.url, body, &date, &id.key_id, &id.key)?;
+        Ok(signed.headers)
+    }
+
+    async fn reauthenticate(&self) -> Result<bool, PowerError> {
+        self.0.refresh()
     }
 }
 
 /// Signs, sends and retries; one per process, shared by the providers.
 #[derive(Debug, Clone)]
 pub struct OciClient {
-    http: reqwest::Client,
+    transport: Transport,
     credentials: Arc<dyn Credentials>,
+    signer: Arc<Signer>,
     endpoints: Endpoints,
-    backoff: Backoff,
 }
 
 impl OciClient {
@@ -194,10 +214,10 @@ impl OciClient {
         backoff: Backoff,
     ) -> Self {
         Self {
-            http,
+            transport: Transport::new(http, backoff, "OCI"),
+            signer: Arc::new(Signer(credentials.clone())),
             credentials,
             endpoints,
-            backoff,
         }
     }
 
@@ -246,191 +266,17 @@ impl OciClient {
         url: url::Url,
         headers: &[(&'static str, String)],
     ) -> Result<OciResponse, PowerError> {
-        let body: &[u8] = b"";
-        let mut attempt = 0u32;
-        let mut refreshed = false;
-        loop {
-            attempt += 1;
-            let id = self.credentials.identity()?;
-            let date = httpdate::fmt_http_date(SystemTime::now());
-            let signed = sign::sign(&method, &url, body, &date, &id.key_id, &id.key)?;
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .header("accept", CONTENT_TYPE)
-                .header("opc-request-id", uuid::Uuid::new_v4().simple().to_string());
-            for (name, value) in signed.headers.iter().chain(headers) {
-                req = req.header(*name, value);
-            }
-            if sign::signs_body(&method) {
-                req = req.body(body.to_vec());
-            }
-            let (retry_after, failure) = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status();
-                    let headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Ok(body) => {
-                            let answer = OciResponse {
-                                status,
-                                headers,
-                                body,
-                            };
-                            if status == StatusCode::UNAUTHORIZED && !refreshed {
-                                // A rotated session token: re-read it once and resend.
-                                refreshed = true;
-                                if self.credentials.refresh()? {
-                                    attempt -= 1;
-                                    continue;
-                                }
-                            }
-                            if !retry::is_transient(status) {
-                                return Ok(answer);
-                            }
-                            (retry::retry_after(&answer.headers), Ok(answer))
-                        }
-                        Err(e) => (None, Err(describe(&e, "reading the answer"))),
-                    }
-                }
-                Err(e) => (None, Err(describe(&e, "sending"))),
-            };
-            match self.backoff.next(attempt, retry_after) {
-                Retry::After(delay) => {
-                    tracing::warn!(
-                        %method,
-                        path = url.path(),
-                        attempt,
-                        delay_ms = delay.as_millis() as u64,
-                        status = failure.as_ref().map(|a| a.status.as_u16()).ok(),
-                        opc_request_id = failure.as_ref().ok().and_then(|a| a.header("opc-request-id")),
-                        error = failure.as_ref().err().map(String::as_str),
-                        "retrying OCI call"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                Retry::GiveUp => {
-                    return failure.map_err(PowerError::Unavailable);
-                }
-            }
+        let mut req = Outgoing::new(method.clone(), url)
+            .header("accept", CONTENT_TYPE)
+            .header("opc-request-id", uuid::Uuid::new_v4().simple().to_string());
+        req.headers.extend(headers.iter().cloned());
+        if sign::signs_body(&method) {
+            req = req.body(bytes::Bytes::new());
         }
-    }
-}
-
-fn describe(e: &reqwest::Error, doing: &str) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "failed"
-    };
-    // reqwest's Display carries the URL: OCIDs, no secret (those are headers).
-    format!("OCI request {kind} ({doing}): {e}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regional_endpoints_per_realm() {
-        let e = Endpoints::for_region("us-ashburn-1").unwrap();
-        assert_eq!(
-            e.base(Service::ContainerInstances).as_str(),
-            "https://compute-containers.us-ashburn-1.oci.oraclecloud.com/"
-        );
-        assert_eq!(
-            e.base(Service::Compute).as_str(),
-            "https://iaas.us-ashburn-1.oraclecloud.com/"
-        );
-        assert_eq!(
-            e.base(Service::Secrets).as_str(),
-            "https://secrets.vaults.us-ashburn-1.oci.oraclecloud.com/"
-        );
-        for (region, sld) in [
-            ("eu-frankfurt-1", "oraclecloud.com"),
-            ("us-langley-1", "oraclegovcloud.com"),
-            ("us-gov-phoenix-1", "oraclegovcloud.com"),
-            ("uk-gov-london-1", "oraclegovcloud.uk"),
-            ("ap-chiyoda-1", "oraclecloud8.com"),
-        ] {
-            assert_eq!(
-                Endpoints::for_region(region)
-                    .unwrap()
-                    .base(Service::Compute)
-                    .as_str(),
-                format!("https://iaas.{region}.{sld}/")
-            );
+        match self.transport.send(&*self.signer, &req).await {
+            Ok(r) => Ok(r),
+            Err(SendError::Auth(e)) => Err(e),
+            Err(SendError::Unreachable(m)) => Err(PowerError::Unavailable(m)),
         }
-        for bad in ["", "US-ASHBURN-1", "evil.com/x", "a b"] {
-            assert!(
-                matches!(Endpoints::for_region(bad), Err(PowerError::Config(_))),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn oci_endpoint_overrides_every_host() {
-        let env = |k: &str| (k == "OCI_ENDPOINT").then(|| "http://127.0.0.1:8123".to_owned());
-        let e = Endpoints::from_env(&env, "us-ashburn-1").unwrap();
-        for s in [
-            Service::ContainerInstances,
-            Service::Compute,
-            Service::Secrets,
-        ] {
-            assert_eq!(e.base(s).as_str(), "http://127.0.0.1:8123/");
-        }
-        for bad in ["127.0.0.1:8123", "ftp://x", "not a url"] {
-            assert!(
-                matches!(Endpoints::single(bad), Err(PowerError::Config(m)) if m.contains("OCI_ENDPOINT")),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn errors_map_by_status_and_carry_code_message_and_request_id() {
-        let answer = |status: u16, body: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert("opc-request-id", "REQ1".parse().unwrap());
-            OciResponse {
-                status: StatusCode::from_u16(status).unwrap(),
-                headers,
-                body: Bytes::from(body.to_owned()),
-            }
-        };
-        let e = answer(
-            401,
-            r#"{"code":"NotAuthenticated","message":"bad signature"}"#,
-        )
-        .error();
-        assert_eq!(
-            e,
-            PowerError::Unauthorized(
-                "OCI answered 401 NotAuthenticated: bad signature (opc-request-id: REQ1)".into()
-            )
-        );
-        for (status, want) in [
-            (403, "Unauthorized"),
-            (404, "NotFound"),
-            (400, "Rejected"),
-            (409, "Rejected"),
-            (412, "Rejected"),
-            (429, "Unavailable"),
-            (500, "Unavailable"),
-            (501, "Unavailable"),
-            (503, "Unavailable"),
-        ] {
-            let e = answer(status, r#"{"code":"C","message":"m"}"#).error();
-            let got = format!("{e:?}");
-            assert!(got.starts_with(want), "{status}: {got}");
-            assert!(e.to_string().contains(&format!("{status} C: m")), "{e}");
-        }
-        let e = answer(502, "<html>bad gateway</html>").error();
-        assert_eq!(
-            e.to_string(),
-            "OCI answered 502 BadGateway: <html>bad gateway</html> (opc-request-id: REQ1)"
-        );
     }
 }

@@ -7,7 +7,7 @@
 //! Each command carries an `opc-retry-token` (one UUID per command, the same
 //! on every retry of it), so a POST retried after a lost answer is done once.
 
-use super::client::{OciClient, Service};
+use super::client::{OciAnswer, OciClient, Service};
 use super::{lifecycle_state, require_ocid};
 use crate::lifecycle::{Command, Observed, Phase, Power, PowerError, Ticket, Vocabulary};
 use async_trait::async_trait;

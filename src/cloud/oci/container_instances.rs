@@ -12,7 +12,7 @@
 //! call (5xx, timeouts); these actions take no retry token, so a retry after a
 //! lost success answer meets that 409 too.
 
-use super::client::{OciClient, Service};
+use super::client::{OciAnswer, OciClient, Service};
 use super::{lifecycle_state, require_ocid};
 use crate::lifecycle::{
     Command, Observed, Phase, Power, PowerError, Ticket, TicketStatus, Vocabulary,

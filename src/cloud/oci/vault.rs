@@ -1,7 +1,7 @@
 //! OCI Vault secret bundles (Secrets API `20190301`): the plaintext of a
 //! secret, as the original OCI function kept its target OCID.
 
-use super::client::{OciClient, Service};
+use super::client::{OciAnswer, OciClient, Service};
 use super::require_ocid;
 use crate::lifecycle::PowerError;
 use base64::engine::general_purpose::STANDARD as B64;

@@ -40,8 +40,8 @@ enum Command {
     Power {
         /// start | stop | toggle | restart | status
         action: String,
-        /// oci-container-instance | oci-compute | aci (default: POWER_PROVIDER)
-        #[arg(long)]
+        /// Provider, one of the registry's (default: POWER_PROVIDER)
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(gamefleet::cloud::registry::Provider::names()))]
         provider: Option<String>,
         /// OCID, or ARM id / <resourceGroup>/<name> for aci (default: POWER_RESOURCE)
         #[arg(long, conflicts_with = "secret_id")]
@@ -230,13 +230,16 @@ async fn serve(port_override: Option<u16>, listen: Option<SocketAddr>) -> Result
     Ok(())
 }
 
-/// The hub for the CLI and the OCI Function: ARM only if it is configured.
+/// The hub for the CLI and the OCI Function: ARM only if it is configured;
+/// every configured provider built now, so a configuration mistake fails here.
 fn hub_from_env() -> Result<PowerHub, Error> {
     let arm = match ArmConfig::from_lookup(&|k| std::env::var(k).ok())? {
         Some(cfg) => Some(Arc::new(gamefleet::app::arm_client(&cfg)?)),
         None => None,
     };
-    Ok(PowerHub::from_env(arm)?)
+    let hub = PowerHub::from_env(arm)?;
+    hub.check_configuration()?;
+    Ok(hub)
 }
 
 async fn oci_function() -> Result<(), Error> {

@@ -2,56 +2,17 @@
 //! target, polling), the providers built once and on first use, and one
 //! `execute` that resolves the target (a Vault secret if asked) and runs the core.
 
-use crate::cloud::azure::power::AciPower;
-use crate::cloud::oci::OciProviders;
+use crate::cloud::registry::{one_of, Context, Providers};
 use crate::lifecycle::{
     self, Action, Clock, Outcome, OutcomeKind, PollSettings, Power, PowerError,
 };
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
-/// The providers the core drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    OciContainerInstance,
-    OciCompute,
-    Aci,
-}
-
-impl Provider {
-    pub const ALL: [Provider; 3] = [
-        Provider::OciContainerInstance,
-        Provider::OciCompute,
-        Provider::Aci,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::OciContainerInstance => "oci-container-instance",
-            Provider::OciCompute => "oci-compute",
-            Provider::Aci => "aci",
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Provider {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Provider::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
-            format!("Invalid provider '{s}'. Must be 'oci-container-instance', 'oci-compute' or 'aci'.")
-        })
-    }
-}
+pub use crate::cloud::registry::{Provider, SharedEnv};
 
 /// What to act on: the resource itself, or a Vault secret holding its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,10 +162,10 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
             .ok_or("action is missing: one of 'start', 'stop', 'toggle', 'status'")?,
     };
     let provider = match string("provider")? {
-        Some(p) => p.parse::<Provider>()?,
+        Some(p) => p.parse::<Provider>().map_err(|e| e.to_string())?,
         None => defaults
             .provider
-            .ok_or("provider is missing: one of 'oci-container-instance', 'oci-compute', 'aci'")?,
+            .ok_or_else(|| format!("provider is missing: one of {}", one_of(&Provider::names())))?,
     };
     let target = match (string("resource")?, string("secretId")?) {
         (Some(_), Some(_)) => return Err("give either resource or secretId, not both".into()),
@@ -245,26 +206,19 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
     })
 }
 
-/// OCIDs by shape and type: `secretId` is a Vault secret; an OCI provider's
-/// resource is of its type.
+/// Ids by their real shape, as the registry says for the provider; `secretId`
+/// is always an OCI Vault secret's OCID.
 fn check_target(provider: Provider, target: &Target) -> Result<(), RequestError> {
     use crate::cloud::oci::ocid::{check, OcidType};
-    let checked = match (target, provider) {
-        (Target::Secret(id), _) => check("secretId", id, OcidType::VaultSecret),
-        (Target::Resource(id), Provider::OciContainerInstance) => {
-            check("resource", id, OcidType::ContainerInstance)
-        }
-        (Target::Resource(id), Provider::OciCompute) => check("resource", id, OcidType::Instance),
-        (Target::Resource(_), Provider::Aci) => Ok(""),
+    let checked = match target {
+        Target::Secret(id) => check("secretId", id, OcidType::VaultSecret).map(drop),
+        Target::Resource(id) => provider.check(id),
     };
-    checked.map(drop).map_err(|message| RequestError {
+    checked.map_err(|message| RequestError {
         code: "InvalidResource",
         message,
     })
 }
-
-/// An environment lookup the hub keeps (the process's, or an OCI Function's config).
-pub type SharedEnv = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// A snapshot of the process environment.
 pub fn process_env() -> SharedEnv {
@@ -272,19 +226,16 @@ pub fn process_env() -> SharedEnv {
     Arc::new(move |k: &str| vars.get(k).cloned())
 }
 
-/// The providers, built on first use (an OCI config is read only when an OCI
-/// provider is asked for; ARM only exists inside the Functions app).
+/// The providers of the registry, built once each, and the defaults.
 pub struct PowerHub {
-    aci: Option<Arc<dyn Power>>,
-    oci: OnceCell<Arc<OciProviders>>,
-    env: SharedEnv,
+    providers: Providers,
     pub defaults: Defaults,
 }
 
 impl fmt::Debug for PowerHub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PowerHub")
-            .field("aci", &self.aci.is_some())
+            .field("providers", &self.providers)
             .field("defaults", &self.defaults)
             .finish()
     }
@@ -297,9 +248,7 @@ impl PowerHub {
         arm: Option<Arc<crate::cloud::azure::ArmClient>>,
     ) -> Self {
         Self {
-            aci: arm.map(|a| Arc::new(AciPower::new(a)) as Arc<dyn Power>),
-            oci: OnceCell::new(),
-            env,
+            providers: Providers::new(Context::new(env, arm)),
             defaults,
         }
     }
@@ -311,20 +260,14 @@ impl PowerHub {
         Ok(Self::new(env, defaults, arm))
     }
 
-    async fn oci(&self) -> Result<&Arc<OciProviders>, PowerError> {
-        self.oci
-            .get_or_try_init(|| async { OciProviders::from_env(&*self.env).map(Arc::new) })
-            .await
+    /// Build every provider the environment configures (at start): a missing
+    /// variable or an unreadable key is an error now, naming the provider.
+    pub fn check_configuration(&self) -> Result<Vec<Provider>, PowerError> {
+        self.providers.check_configuration()
     }
 
     pub async fn provider(&self, p: Provider) -> Result<Arc<dyn Power>, PowerError> {
-        match p {
-            Provider::OciContainerInstance => Ok(self.oci().await?.container_instances()),
-            Provider::OciCompute => Ok(self.oci().await?.compute()),
-            Provider::Aci => self.aci.clone().ok_or_else(|| {
-                PowerError::Config("provider 'aci' needs Azure settings (AZURE_SUBSCRIPTION_ID, and a credential); they are not configured here".into())
-            }),
-        }
+        self.providers.get(p)
     }
 
     /// Resolve the target and run the core.
@@ -335,11 +278,7 @@ impl PowerHub {
         progress: &mut (dyn FnMut(lifecycle::poll::Progress) + Send),
     ) -> Outcome {
         let failed = |resource: String, kind: OutcomeKind, message: String| Outcome {
-            provider: match req.provider {
-                Provider::OciContainerInstance => "oci-container-instance",
-                Provider::OciCompute => "oci-compute",
-                Provider::Aci => "aci",
-            },
+            provider: req.provider.as_str(),
             resource,
             action: req.action,
             seen: None,
@@ -355,22 +294,19 @@ impl PowerHub {
         };
         let resource = match &req.target {
             Target::Resource(r) => r.clone(),
-            Target::Secret(id) => match self.oci().await {
-                Ok(oci) => match oci.secret(id).await {
+            Target::Secret(id) => {
+                let secret = match crate::cloud::oci::shared(self.providers.context()) {
+                    Ok(oci) => oci.secret(id).await,
+                    Err(e) => Err(e),
+                };
+                match secret {
                     Ok(r) => r,
                     Err(e) => {
                         let msg = format!("Failed to retrieve the OCID from the vault secret. {e}");
                         return failed(String::new(), OutcomeKind::Error(e), msg);
                     }
-                },
-                Err(e) => {
-                    return failed(
-                        String::new(),
-                        OutcomeKind::Error(e.clone()),
-                        format!("Failed to retrieve the OCID from the vault secret. {e}"),
-                    )
                 }
-            },
+            }
         };
         lifecycle::run(
             &*power,
@@ -397,7 +333,7 @@ mod tests {
     fn parses_requests_and_names_mistakes() {
         let r = parse_request(&json!({"action": "start", "provider": "oci-compute", "resource": "ocid1.instance.oc1.iad.aaaa", "pollIntervalSeconds": 0.5, "maxWaitSeconds": 30, "wait": false}), &defaults()).unwrap();
         assert_eq!(r.action, Action::Start);
-        assert_eq!(r.provider, Provider::OciCompute);
+        assert_eq!(r.provider.as_str(), "oci-compute");
         assert_eq!(
             r.target,
             Target::Resource("ocid1.instance.oc1.iad.aaaa".into())
@@ -412,11 +348,11 @@ mod tests {
         );
         let cases = [
             (
-                json!({"action": "reboot", "provider": "aci", "resource": "x"}),
+                json!({"action": "reboot", "provider": "aci", "resource": "rg/x"}),
                 "Invalid action 'reboot'. Must be 'start', 'stop', 'toggle', 'restart' or 'status'.",
             ),
             (
-                json!({"action": "start", "provider": "gcp", "resource": "x"}),
+                json!({"action": "start", "provider": "gcp", "resource": "rg/x"}),
                 "Invalid provider 'gcp'",
             ),
             (
@@ -424,25 +360,25 @@ mod tests {
                 "resource (an OCID or ARM id) or secretId",
             ),
             (
-                json!({"action": "start", "provider": "aci", "resource": "x", "secretId": "y"}),
+                json!({"action": "start", "provider": "aci", "resource": "rg/x", "secretId": "y"}),
                 "not both",
             ),
             (
-                json!({"action": "start", "provider": "aci", "resource": "x", "maxWaitSeconds": -1}),
+                json!({"action": "start", "provider": "aci", "resource": "rg/x", "maxWaitSeconds": -1}),
                 "maxWaitSeconds must be a number of seconds from 0 to 3600",
             ),
             (
-                json!({"action": "start", "provider": "aci", "resource": "x", "pollIntervalSeconds": 0}),
+                json!({"action": "start", "provider": "aci", "resource": "rg/x", "pollIntervalSeconds": 0}),
                 "pollIntervalSeconds must be greater than 0",
             ),
             (
-                json!({"action": "start", "provider": "aci", "resource": "x", "wait": "no"}),
+                json!({"action": "start", "provider": "aci", "resource": "rg/x", "wait": "no"}),
                 "wait must be true or false",
             ),
             (json!({"action": 1}), "action must be a string"),
             (json!([1]), "expected a JSON object"),
             (
-                json!({"provider": "aci", "resource": "x"}),
+                json!({"provider": "aci", "resource": "rg/x"}),
                 "action is missing",
             ),
         ];

@@ -433,3 +433,57 @@ async fn cli_soft_stops_an_oci_compute_instance() {
         oci.requests()
     );
 }
+
+#[tokio::test]
+async fn a_malformed_provider_configuration_fails_at_start_not_on_the_first_request() {
+    // A config file that is not there: the handler refuses to start, naming the
+    // provider and the file, instead of answering each Power request with it.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamefleet"))
+        .args(["serve", "--port", "0"])
+        .env_clear()
+        .env("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+        .env(
+            "AZURE_SUBSCRIPTION_ID",
+            "00000000-0000-0000-0000-000000000000",
+        )
+        .env("OCI_CONFIG_FILE", "/nonexistent/oci/config")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("provider 'oci-container-instance'")
+            && err.contains("/nonexistent/oci/config"),
+        "{err}"
+    );
+    // The CLI the same way: exit 1 before any request.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamefleet"))
+        .args([
+            "power",
+            "status",
+            "--provider",
+            "oci-compute",
+            "--resource",
+            "ocid1.instance.oc1.iad.aaaa",
+        ])
+        .env_clear()
+        .env("OCI_CONFIG_FILE", "/nonexistent/oci/config")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/oci/config"));
+    // An unknown provider is refused with the registry's names.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamefleet"))
+        .args(["power", "status", "--provider", "gcp", "--resource", "x"])
+        .env_clear()
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("oci-container-instance") && err.contains("aci"),
+        "{err}"
+    );
+}

@@ -2,5 +2,6 @@
 
 pub mod azure;
 pub mod oci;
+pub mod registry;
 pub mod retry;
 pub mod transport;

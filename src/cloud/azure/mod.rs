@@ -5,3 +5,27 @@ pub mod power;
 pub mod token;
 
 pub use arm::{ArmClient, API_VERSION};
+
+use crate::cloud::registry::{Context, ProviderSpec};
+use crate::lifecycle::{Power, PowerError};
+use std::sync::Arc;
+
+/// `aci` in the provider registry: container groups through the process's ARM client.
+pub static ACI: ProviderSpec = ProviderSpec {
+    vocabulary: power::VOCABULARY,
+    resource: "ARM id of a container group, or <resourceGroup>/<name>",
+    check: power::check_resource,
+    configured: arm_configured,
+    build: build_aci,
+};
+
+fn arm_configured(ctx: &Context) -> bool {
+    ctx.arm.is_some()
+}
+
+fn build_aci(ctx: &Context) -> Result<Arc<dyn Power>, PowerError> {
+    let arm = ctx.arm.clone().ok_or_else(|| {
+        PowerError::Config("provider 'aci' needs Azure settings (AZURE_SUBSCRIPTION_ID, and a credential); they are not configured here".into())
+    })?;
+    Ok(Arc::new(power::AciPower::new(arm)))
+}

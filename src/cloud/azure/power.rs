@@ -32,23 +32,36 @@ impl AciPower {
 
     /// A full ARM id, or `resourceGroup/name` in the configured subscription.
     fn locate(&self, resource: &str) -> Result<(String, String, String), PowerError> {
-        if let Some(id) = ResourceId::parse(resource) {
-            if !id.is_container_group() {
-                return Err(PowerError::InvalidResource(format!(
-                    "{resource} is a {}, not a Microsoft.ContainerInstance/containerGroups resource",
-                    id.resource_type
-                )));
-            }
-            return checked(id.subscription, id.resource_group, id.name);
+        split(resource, self.arm.subscription())
+    }
+}
+
+/// The registry's check of an `aci` resource: an ARM id of a container group,
+/// or `<resourceGroup>/<name>`, with names ARM would accept.
+pub fn check_resource(resource: &str) -> Result<(), String> {
+    split(resource, "00000000-0000-0000-0000-000000000000")
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// (subscription, resource group, name) of a resource id.
+fn split(resource: &str, subscription: &str) -> Result<(String, String, String), PowerError> {
+    if let Some(id) = ResourceId::parse(resource) {
+        if !id.is_container_group() {
+            return Err(PowerError::InvalidResource(format!(
+                "{resource} is a {}, not a Microsoft.ContainerInstance/containerGroups resource",
+                id.resource_type
+            )));
         }
-        match resource.split_once('/') {
-            Some((rg, name)) if !rg.is_empty() && !name.is_empty() && !name.contains('/') => {
-                checked(self.arm.subscription().to_owned(), rg.to_owned(), name.to_owned())
-            }
-            _ => Err(PowerError::InvalidResource(format!(
-                "{resource:?} is not a container group: give its ARM id (/subscriptions/…/containerGroups/<name>) or <resourceGroup>/<name>"
-            ))),
+        return checked(id.subscription, id.resource_group, id.name);
+    }
+    match resource.split_once('/') {
+        Some((rg, name)) if !rg.is_empty() && !name.is_empty() && !name.contains('/') => {
+            checked(subscription.to_owned(), rg.to_owned(), name.to_owned())
         }
+        _ => Err(PowerError::InvalidResource(format!(
+            "{resource:?} is not a container group: give its ARM id (/subscriptions/…/containerGroups/<name>) or <resourceGroup>/<name>"
+        ))),
     }
 }
 

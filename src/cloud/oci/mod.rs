@@ -28,11 +28,63 @@ pub use client::{Endpoints, OciClient, Service};
 pub use compute::{Compute, StopMode};
 pub use container_instances::ContainerInstances;
 
+use crate::cloud::registry::{Context, ProviderSpec};
 use crate::cloud::retry::Backoff;
 use crate::lifecycle::{Power, PowerError};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// `oci-container-instance` in the provider registry.
+pub static CONTAINER_INSTANCE: ProviderSpec = ProviderSpec {
+    vocabulary: container_instances::VOCABULARY,
+    resource: "OCI Container Instance OCID (ocid1.computecontainerinstance.…)",
+    check: check_container_instance,
+    configured,
+    build: build_container_instances,
+};
+
+/// `oci-compute` in the provider registry.
+pub static COMPUTE: ProviderSpec = ProviderSpec {
+    vocabulary: compute::VOCABULARY,
+    resource: "OCI Compute instance OCID (ocid1.instance.…)",
+    check: check_instance,
+    configured,
+    build: build_compute,
+};
+
+fn check_container_instance(r: &str) -> Result<(), String> {
+    ocid::check("resource", r, ocid::OcidType::ContainerInstance).map(drop)
+}
+
+fn check_instance(r: &str) -> Result<(), String> {
+    ocid::check("resource", r, ocid::OcidType::Instance).map(drop)
+}
+
+/// OCI is configured when a resource principal, a config file or an endpoint is given.
+fn configured(ctx: &Context) -> bool {
+    [
+        "OCI_RESOURCE_PRINCIPAL_VERSION",
+        "OCI_CONFIG_FILE",
+        "OCI_ENDPOINT",
+        "OCI_AUTH",
+    ]
+    .iter()
+    .any(|v| ctx.var(v).is_some())
+}
+
+/// The family's one client (credentials read once), kept in the registry's context.
+pub fn shared(ctx: &Context) -> Result<Arc<OciProviders>, PowerError> {
+    ctx.shared("oci", || OciProviders::from_env(&*ctx.env))
+}
+
+fn build_container_instances(ctx: &Context) -> Result<Arc<dyn Power>, PowerError> {
+    Ok(shared(ctx)?.container_instances())
+}
+
+fn build_compute(ctx: &Context) -> Result<Arc<dyn Power>, PowerError> {
+    Ok(shared(ctx)?.compute())
+}
 
 /// Per-request timeout of OCI calls (each retry gets its own).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

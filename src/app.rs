@@ -22,15 +22,7 @@ pub enum BuildError {
     Power(String),
 }
 
-/// A pooled client with keep-alive and a per-request timeout.
-pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(5).min(timeout))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .user_agent(concat!("gamefleet/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
+pub use crate::cloud::transport::http_client;
 
 /// Everything `main` needs; no I/O happens here (the table is created later).
 /// `env` is where the lifecycle core reads its defaults and OCI settings.

@@ -11,8 +11,8 @@
 //!   `ReportSessions` requires `X-API-Key` (`GAMEFLEET_API_KEYS`, several
 //!   accepted), compared in constant time.
 
-use crate::config::Secret;
 use crate::fleet::GroupKey;
+use crate::secret::Secret;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};

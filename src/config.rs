@@ -28,27 +28,9 @@
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::collections::HashMap;
-use std::fmt;
 use std::time::Duration;
 
-/// A configuration value that must never be printed (connection strings, keys).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -17,6 +17,7 @@ pub mod ocifn;
 pub mod ops;
 pub mod ports;
 pub mod power;
+pub mod secret;
 pub mod store;
 
 /// Resolves on Ctrl-C or SIGTERM (the Functions host, Fn and schedulers stop processes with SIGTERM).

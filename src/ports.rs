@@ -140,15 +140,15 @@ pub trait FleetStore: Send + Sync + 'static {
 #[async_trait]
 pub trait SecretStore: Send + Sync + 'static {
     /// The secret stored under `name`, if any.
-    async fn get(&self, name: &str) -> Result<Option<crate::config::Secret>, StoreError>;
+    async fn get(&self, name: &str) -> Result<Option<crate::secret::Secret>, StoreError>;
 
     /// Store `value` under `name` unless a secret is stored there already;
     /// returns the one that is stored (ours, or the one another instance stored first).
     async fn insert_or_get(
         &self,
         name: &str,
-        value: &crate::config::Secret,
-    ) -> Result<crate::config::Secret, StoreError>;
+        value: &crate::secret::Secret,
+    ) -> Result<crate::secret::Secret, StoreError>;
 }
 
 // ---------------------------------------------------------------------------

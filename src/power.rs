@@ -247,8 +247,12 @@ impl PowerHub {
         defaults: Defaults,
         arm: Option<Arc<crate::cloud::azure::ArmClient>>,
     ) -> Self {
+        let mut ctx = Context::new(env);
+        if let Some(arm) = arm {
+            ctx = ctx.provide(crate::cloud::azure::ARM_CLIENT, arm);
+        }
         Self {
-            providers: Providers::new(Context::new(env, arm)),
+            providers: Providers::new(ctx),
             defaults,
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod azure;
 pub mod oci;
+pub mod provider;
 pub mod registry;
 pub mod retry;
 pub mod transport;

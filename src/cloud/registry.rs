@@ -14,26 +14,12 @@
 //! key shows at start, not in the first request's answer; credentials the
 //! cloud itself rejects are a 502 on each request, and the process keeps serving.
 
-use crate::lifecycle::{Power, PowerError, Vocabulary};
-use std::any::Any;
+pub use super::provider::{Context, ProviderSpec, SharedEnv};
+use crate::lifecycle::{Power, PowerError};
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-
-/// One provider, as the registry lists it.
-pub struct ProviderSpec {
-    /// Its name, its noun and its words for running / stopped.
-    pub vocabulary: Vocabulary,
-    /// What a resource is, for help and errors ("OCI Compute instance OCID").
-    pub resource: &'static str,
-    /// The resource id's real shape; the message names what is wrong.
-    pub check: fn(&str) -> Result<(), String>,
-    /// Whether the environment configures this provider (then it is built at start).
-    pub configured: fn(&Context) -> bool,
-    /// Its [`Power`], from the context's configuration and shared clients.
-    pub build: fn(&Context) -> Result<Arc<dyn Power>, PowerError>,
-}
 
 /// The providers, in the order help lists them. One line per provider.
 pub static PROVIDERS: &[&ProviderSpec] = &[
@@ -111,64 +97,6 @@ impl FromStr for Provider {
         Provider::all()
             .find(|p| p.as_str() == s)
             .ok_or_else(|| UnknownProvider(s.to_owned()))
-    }
-}
-
-/// An environment lookup (the process's, an OCI Function's configuration).
-pub type SharedEnv = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
-/// What providers are built from: the environment, the clients the process
-/// already has (ARM), and cells where a provider family keeps its one client.
-pub struct Context {
-    pub env: SharedEnv,
-    /// The process's ARM client, when Azure is configured.
-    pub arm: Option<Arc<crate::cloud::azure::ArmClient>>,
-    shared: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
-}
-
-impl fmt::Debug for Context {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context")
-            .field("arm", &self.arm.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Context {
-    pub fn new(env: SharedEnv, arm: Option<Arc<crate::cloud::azure::ArmClient>>) -> Self {
-        Self {
-            env,
-            arm,
-            shared: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// A variable, trimmed; empty counts as unset.
-    pub fn var(&self, name: &str) -> Option<String> {
-        (self.env)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// The value kept under `key`, made by `init` the first time (a family's
-    /// one client). A failed `init` is not kept: the next call tries again.
-    pub fn shared<T: Any + Send + Sync>(
-        &self,
-        key: &'static str,
-        init: impl FnOnce() -> Result<T, PowerError>,
-    ) -> Result<Arc<T>, PowerError> {
-        let mut cells = self
-            .shared
-            .lock()
-            .map_err(|_| PowerError::Config("provider registry lock poisoned".into()))?;
-        if let Some(v) = cells.get(key) {
-            if let Ok(t) = v.clone().downcast::<T>() {
-                return Ok(t);
-            }
-        }
-        let t = Arc::new(init()?);
-        cells.insert(key, t.clone());
-        Ok(t)
     }
 }
 

@@ -30,6 +30,17 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use std::time::Duration;
 
+/// A pooled client with keep-alive and a per-request timeout: each
+/// dependency gets one, built once per process.
+pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5).min(timeout))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("gamefleet/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 /// A request before it is authenticated.
 #[derive(Debug, Clone)]
 pub struct Outgoing {

@@ -9,8 +9,8 @@
 
 use super::pipeline::{call_context, map_error};
 use super::row::{quote, Entity};
-use crate::config::Secret;
 use crate::ports::{SecretStore, StoreError};
+use crate::secret::Secret;
 use async_trait::async_trait;
 use azure_core::error::ErrorKind;
 use azure_core::StatusCode;

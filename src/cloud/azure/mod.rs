@@ -6,7 +6,7 @@ pub mod token;
 
 pub use arm::{ArmClient, API_VERSION};
 
-use crate::cloud::registry::{Context, ProviderSpec};
+use crate::cloud::provider::{Context, ProviderSpec};
 use crate::lifecycle::{Power, PowerError};
 use std::sync::Arc;
 
@@ -19,12 +19,15 @@ pub static ACI: ProviderSpec = ProviderSpec {
     build: build_aci,
 };
 
+/// Where the process's ARM client sits in the registry's context.
+pub const ARM_CLIENT: &str = "arm";
+
 fn arm_configured(ctx: &Context) -> bool {
-    ctx.arm.is_some()
+    ctx.existing::<ArmClient>(ARM_CLIENT).is_some()
 }
 
 fn build_aci(ctx: &Context) -> Result<Arc<dyn Power>, PowerError> {
-    let arm = ctx.arm.clone().ok_or_else(|| {
+    let arm = ctx.existing::<ArmClient>(ARM_CLIENT).ok_or_else(|| {
         PowerError::Config("provider 'aci' needs Azure settings (AZURE_SUBSCRIPTION_ID, and a credential); they are not configured here".into())
     })?;
     Ok(Arc::new(power::AciPower::new(arm)))

@@ -28,7 +28,7 @@ pub use client::{Endpoints, OciClient, Service};
 pub use compute::{Compute, StopMode};
 pub use container_instances::ContainerInstances;
 
-use crate::cloud::registry::{Context, ProviderSpec};
+use crate::cloud::provider::{Context, ProviderSpec};
 use crate::cloud::retry::Backoff;
 use crate::lifecycle::{Power, PowerError};
 use serde_json::Value;
@@ -110,7 +110,7 @@ impl OciProviders {
     /// or config file), endpoints from `OCI_ENDPOINT` or the credentials'
     /// region, a new pooled HTTP client, the default [`Backoff`].
     pub fn from_env(env: Env) -> Result<Self, PowerError> {
-        let http = crate::app::http_client(REQUEST_TIMEOUT)
+        let http = crate::cloud::transport::http_client(REQUEST_TIMEOUT)
             .map_err(|e| PowerError::Config(format!("cannot build the OCI HTTP client: {e}")))?;
         Self::from_env_with(env, http, Backoff::default())
     }

@@ -125,7 +125,7 @@ async fn call(State(hub): State<Arc<PowerHub>>, headers: HeaderMap, body: Bytes)
                 .await;
             tracing::info!(call_id, result = outcome.kind.as_str(), message = %outcome.message, "call done");
             (
-                StatusCode::from_u16(outcome.http_status())
+                StatusCode::from_u16(crate::http::error::outcome_status(&outcome).as_u16())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 outcome.to_json(),
             )

@@ -3,12 +3,49 @@
 //! Caller's mistakes → 4xx with a stable `{"error":{"code","message"}}`;
 //! a dependency's failure → 502/503 with `Retry-After`, the cause in the log.
 
+use crate::lifecycle::{Outcome, OutcomeKind, PowerError};
 use crate::ops::OpsError;
 use crate::ports::{PlatformError, StoreError};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::Duration;
+
+/// The lifecycle core's outcome as an HTTP status (Power, the OCI Function).
+pub fn outcome_status(o: &Outcome) -> StatusCode {
+    match &o.kind {
+        OutcomeKind::Succeeded
+        | OutcomeKind::NoAction
+        | OutcomeKind::Reported
+        | OutcomeKind::Accepted => StatusCode::OK,
+        OutcomeKind::Refused => StatusCode::CONFLICT,
+        OutcomeKind::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+        OutcomeKind::Failed => StatusCode::BAD_GATEWAY,
+        OutcomeKind::Error(e) => match e {
+            PowerError::NotFound(_) => StatusCode::NOT_FOUND,
+            PowerError::Rejected(_) => StatusCode::CONFLICT,
+            PowerError::Unauthorized(_) | PowerError::Unavailable(_) => StatusCode::BAD_GATEWAY,
+            PowerError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PowerError::InvalidResource(_) => StatusCode::BAD_REQUEST,
+        },
+    }
+}
+
+/// The stable error code of an outcome that is not a success.
+pub fn outcome_code(o: &Outcome) -> &'static str {
+    match &o.kind {
+        OutcomeKind::Refused => "StateConflict",
+        OutcomeKind::TimedOut => "TargetStateNotReached",
+        OutcomeKind::Failed => "ProviderOperationFailed",
+        OutcomeKind::Error(PowerError::NotFound(_)) => "ResourceNotFound",
+        OutcomeKind::Error(PowerError::Unauthorized(_)) => "ProviderAuthenticationFailed",
+        OutcomeKind::Error(PowerError::Rejected(_)) => "ProviderRejected",
+        OutcomeKind::Error(PowerError::Unavailable(_)) => "ProviderUnavailable",
+        OutcomeKind::Error(PowerError::Config(_)) => "ProviderNotConfigured",
+        OutcomeKind::Error(PowerError::InvalidResource(_)) => "InvalidResource",
+        _ => "Error",
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

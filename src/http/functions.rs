@@ -252,29 +252,13 @@ pub async fn power(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
     let clock = crate::lifecycle::SystemClock::default();
     let outcome = app.power.execute(&req, &clock, &mut |_| {}).await;
     tracing::info!(provider = outcome.provider, resource = %outcome.resource, action = %outcome.action, result = outcome.kind.as_str(), message = %outcome.message, "power");
-    let status =
-        StatusCode::from_u16(outcome.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = super::error::outcome_status(&outcome);
     let mut body = outcome.to_json();
     if status.as_u16() >= 400 {
-        body["error"] = json!({"code": power_error_code(&outcome), "message": outcome.message});
+        body["error"] =
+            json!({"code": super::error::outcome_code(&outcome), "message": outcome.message});
     }
     Ok((status, Json(body)))
-}
-
-fn power_error_code(o: &crate::lifecycle::Outcome) -> &'static str {
-    use crate::lifecycle::{OutcomeKind, PowerError};
-    match &o.kind {
-        OutcomeKind::Refused => "StateConflict",
-        OutcomeKind::TimedOut => "TargetStateNotReached",
-        OutcomeKind::Failed => "ProviderOperationFailed",
-        OutcomeKind::Error(PowerError::NotFound(_)) => "ResourceNotFound",
-        OutcomeKind::Error(PowerError::Unauthorized(_)) => "ProviderAuthenticationFailed",
-        OutcomeKind::Error(PowerError::Rejected(_)) => "ProviderRejected",
-        OutcomeKind::Error(PowerError::Unavailable(_)) => "ProviderUnavailable",
-        OutcomeKind::Error(PowerError::Config(_)) => "ProviderNotConfigured",
-        OutcomeKind::Error(PowerError::InvalidResource(_)) => "InvalidResource",
-        _ => "Error",
-    }
 }
 
 /// POST /api/ReportSessions?token=<token> with `[{resourceGroup,

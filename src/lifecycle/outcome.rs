@@ -89,26 +89,6 @@ impl Outcome {
         })
     }
 
-    /// HTTP status for the Power function and the OCI Function.
-    pub fn http_status(&self) -> u16 {
-        match &self.kind {
-            OutcomeKind::Succeeded
-            | OutcomeKind::NoAction
-            | OutcomeKind::Reported
-            | OutcomeKind::Accepted => 200,
-            OutcomeKind::Refused => 409,
-            OutcomeKind::TimedOut => 504,
-            OutcomeKind::Failed => 502,
-            OutcomeKind::Error(e) => match e {
-                PowerError::NotFound(_) => 404,
-                PowerError::Rejected(_) => 409,
-                PowerError::Unauthorized(_) | PowerError::Unavailable(_) => 502,
-                PowerError::Config(_) => 500,
-                PowerError::InvalidResource(_) => 400,
-            },
-        }
-    }
-
     /// Process exit code for the CLI: 0 done (or nothing to do), 1 failed,
     /// 2 timed out, 3 refused (transitional state).
     pub fn exit_code(&self) -> u8 {

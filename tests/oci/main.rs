@@ -276,7 +276,7 @@ async fn a_rejected_signature_is_unauthorized_and_nothing_is_started() {
         matches!(out.kind, OutcomeKind::Error(PowerError::Unauthorized(_))),
         "{out:?}"
     );
-    assert_eq!(out.http_status(), 502);
+    assert_eq!(gamefleet::http::error::outcome_status(&out).as_u16(), 502);
     assert!(out.message.contains("NotAuthenticated"), "{}", out.message);
     assert_eq!(
         h.sim.count(OciOp::GetContainerInstance),
@@ -454,7 +454,7 @@ async fn a_failed_work_request_fails_the_run() {
     h.sim.fail_next_transition(&ci);
     let out = run(&*power, &ci, Action::Start).await;
     assert_eq!(out.kind, OutcomeKind::Failed, "{out:?}");
-    assert_eq!(out.http_status(), 502);
+    assert_eq!(gamefleet::http::error::outcome_status(&out).as_u16(), 502);
     // The FAILED state or the failed work request, whichever the poll sees first.
     assert!(
         out.message == "Container instance entered FAILED state while it was being started."
@@ -515,7 +515,7 @@ async fn unknown_resources_and_a_dead_endpoint() {
         matches!(out.kind, OutcomeKind::Error(PowerError::NotFound(_))),
         "{out:?}"
     );
-    assert_eq!(out.http_status(), 404);
+    assert_eq!(gamefleet::http::error::outcome_status(&out).as_u16(), 404);
 
     h.sim.shutdown().await;
     match oci

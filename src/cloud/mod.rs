@@ -1,5 +1,6 @@
 //! Adapters for cloud control planes.
 
 pub mod azure;
+pub mod huawei;
 pub mod oci;
 pub mod retry;

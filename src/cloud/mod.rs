@@ -1,6 +1,7 @@
 //! Adapters for cloud control planes.
 
 pub mod azure;
+pub mod huawei;
 pub mod oci;
 pub mod provider;
 pub mod registry;

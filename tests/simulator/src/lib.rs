@@ -23,6 +23,7 @@ pub mod config;
 mod delivery;
 pub mod events;
 pub mod host;
+pub mod huawei;
 mod identity;
 pub mod oci;
 mod sim;

@@ -26,6 +26,7 @@ pub static PROVIDERS: &[&ProviderSpec] = &[
     &crate::cloud::oci::CONTAINER_INSTANCE,
     &crate::cloud::oci::COMPUTE,
     &crate::cloud::azure::ACI,
+    &crate::cloud::huawei::ECS,
 ];
 
 /// A provider of [`PROVIDERS`], by name.

@@ -152,6 +152,18 @@ impl Response {
     }
 }
 
+/// A final answer's [`Class`] as the lifecycle core's error: every provider
+/// maps the same way (the text is the provider's own).
+pub fn power_error(class: Class, text: String) -> crate::lifecycle::PowerError {
+    use crate::lifecycle::PowerError;
+    match class {
+        Class::Unauthorized => PowerError::Unauthorized(text),
+        Class::NotFound => PowerError::NotFound(text),
+        Class::Throttled { .. } | Class::Unavailable => PowerError::Unavailable(text),
+        Class::Conflict | Class::Rejected => PowerError::Rejected(text),
+    }
+}
+
 /// Why [`Transport::send`] got no answer.
 #[derive(Debug)]
 pub enum SendError<E> {

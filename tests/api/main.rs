@@ -11,6 +11,7 @@ mod event_order;
 mod faults;
 mod flow;
 mod gc;
+mod huawei;
 mod legacy;
 mod list;
 mod monitor;

@@ -10,7 +10,7 @@
 use super::auth::Credentials;
 use super::sign::{self, CONTENT_TYPE};
 use crate::cloud::retry::Backoff;
-use crate::cloud::transport::{Authenticator, Class, Outgoing, Response, SendError, Transport};
+use crate::cloud::transport::{Authenticator, Outgoing, Response, SendError, Transport};
 use crate::lifecycle::PowerError;
 use reqwest::Method;
 use serde_json::Value;
@@ -162,15 +162,7 @@ impl OciAnswer for Response {
     }
 }
 
-/// A final answer's [`Class`] as the lifecycle core's error (every provider maps the same way).
-pub fn power_error(class: Class, text: String) -> PowerError {
-    match class {
-        Class::Unauthorized => PowerError::Unauthorized(text),
-        Class::NotFound => PowerError::NotFound(text),
-        Class::Throttled { .. } | Class::Unavailable => PowerError::Unavailable(text),
-        Class::Conflict | Class::Rejected => PowerError::Rejected(text),
-    }
-}
+pub use crate::cloud::transport::power_error;
 
 /// OCI's credential: a fresh API-key signature (with a new `date`) on every
 /// attempt; a 401 re-reads a rotated session token once.

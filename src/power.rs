@@ -19,7 +19,14 @@ pub use crate::cloud::registry::{Provider, SharedEnv};
 pub enum Target {
     Resource(String),
     Secret(String),
+    /// Several resources at once (`"resources": [...]`).
+    Many(Vec<String>),
+    /// Every resource a selector names (`"selector": {"clusterId": ...}`).
+    Selector(crate::lifecycle::Selector),
 }
+
+/// Most resources one request may name.
+pub const MAX_TARGETS: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PowerRequest {
@@ -167,7 +174,70 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
             .provider
             .ok_or_else(|| format!("provider is missing: one of {}", one_of(&Provider::names())))?,
     };
+    let many = match obj.get("resources") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            if items.is_empty() || items.len() > MAX_TARGETS {
+                return Err(format!("resources must name 1 to {MAX_TARGETS} resources").into());
+            }
+            let mut ids: Vec<String> = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let id = item
+                    .as_str()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| format!("resources[{i}] must be a non-empty string"))?;
+                if ids.iter().any(|x| x == id) {
+                    return Err(format!("resources[{i}] names {id:?} again").into());
+                }
+                ids.push(id.to_owned());
+            }
+            Some(Target::Many(ids))
+        }
+        Some(other) => {
+            return Err(format!(
+                "resources must be an array of ids, not {}",
+                crate::fleet::names::json_kind(other)
+            )
+            .into())
+        }
+    };
+    let selector = match obj.get("selector") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(sel)) => match (sel.get("clusterId"), sel.len()) {
+            (Some(Value::String(id)), 1) if is_cluster_id(id) => Some(Target::Selector(
+                crate::lifecycle::Selector::Cluster(id.to_owned()),
+            )),
+            _ => {
+                return Err(RequestError {
+                    code: "InvalidResource",
+                    message: "selector must be {\"clusterId\": \"<CCE cluster id, a UUID>\"}"
+                        .into(),
+                })
+            }
+        },
+        Some(other) => {
+            return Err(format!(
+                "selector must be an object, not {}",
+                crate::fleet::names::json_kind(other)
+            )
+            .into())
+        }
+    };
+    let given = [
+        obj.get("resource"),
+        obj.get("secretId"),
+        obj.get("resources"),
+        obj.get("selector"),
+    ]
+    .iter()
+    .filter(|v| v.is_some_and(|v| !v.is_null()))
+    .count();
+    if given > 1 {
+        return Err("give one of resource, secretId, resources or selector".into());
+    }
     let target = match (string("resource")?, string("secretId")?) {
+        _ if many.is_some() || selector.is_some() => many.or(selector).ok_or("no target")?,
         (Some(_), Some(_)) => return Err("give either resource or secretId, not both".into()),
         (Some(r), None) if !r.trim().is_empty() => Target::Resource(r.trim().to_owned()),
         (None, Some(s)) if !s.trim().is_empty() => Target::Secret(s.trim().to_owned()),
@@ -213,11 +283,50 @@ fn check_target(provider: Provider, target: &Target) -> Result<(), RequestError>
     let checked = match target {
         Target::Secret(id) => check("secretId", id, OcidType::VaultSecret).map(drop),
         Target::Resource(id) => provider.check(id),
+        Target::Many(ids) => ids.iter().enumerate().try_for_each(|(i, id)| {
+            provider
+                .check(id)
+                .map_err(|e| format!("resources[{i}]: {e}"))
+        }),
+        Target::Selector(_) => Ok(()),
     };
     checked.map_err(|message| RequestError {
         code: "InvalidResource",
         message,
     })
+}
+
+/// What a request ran: one target, or a set.
+#[derive(Debug, Clone)]
+pub enum Executed {
+    One(Outcome),
+    Set(lifecycle::SetOutcome),
+}
+
+impl Executed {
+    pub fn kind(&self) -> &OutcomeKind {
+        match self {
+            Executed::One(o) => &o.kind,
+            Executed::Set(s) => &s.kind,
+        }
+    }
+    pub fn message(&self) -> &str {
+        match self {
+            Executed::One(o) => &o.message,
+            Executed::Set(s) => &s.message,
+        }
+    }
+    pub fn to_json(&self) -> Value {
+        match self {
+            Executed::One(o) => o.to_json(),
+            Executed::Set(s) => s.to_json(),
+        }
+    }
+}
+
+/// A CCE cluster id: a UUID.
+fn is_cluster_id(id: &str) -> bool {
+    crate::cloud::huawei::ecs::check_server_id(id).is_ok()
 }
 
 /// A snapshot of the process environment.
@@ -274,6 +383,48 @@ impl PowerHub {
         self.providers.get(p)
     }
 
+    /// One target or a set, as the request says.
+    pub async fn execute_any(
+        &self,
+        req: &PowerRequest,
+        clock: &dyn Clock,
+        progress: &mut (dyn FnMut(lifecycle::poll::Progress) + Send),
+    ) -> Executed {
+        let members = match &req.target {
+            Target::Resource(_) | Target::Secret(_) => {
+                return Executed::One(self.execute(req, clock, progress).await)
+            }
+            Target::Many(ids) => Ok(ids
+                .iter()
+                .map(|id| lifecycle::Member {
+                    resource: id.clone(),
+                    name: String::new(),
+                })
+                .collect()),
+            Target::Selector(sel) => match self.provider(req.provider).await {
+                Ok(p) => p.select(sel).await,
+                Err(e) => Err(e),
+            },
+        };
+        let power = self.provider(req.provider).await;
+        match (power, members) {
+            (Ok(power), Ok(members)) => Executed::Set(
+                lifecycle::run_set(&*power, members, req.action, &req.settings, clock).await,
+            ),
+            (Err(e), _) | (_, Err(e)) => Executed::One(Outcome {
+                provider: req.provider.as_str(),
+                resource: String::new(),
+                action: req.action,
+                seen: None,
+                command: None,
+                reached: None,
+                message: format!("Failed to resolve the targets: {e}"),
+                kind: OutcomeKind::Error(e),
+                elapsed: Duration::ZERO,
+            }),
+        }
+    }
+
     /// Resolve the target and run the core.
     pub async fn execute(
         &self,
@@ -298,6 +449,14 @@ impl PowerHub {
         };
         let resource = match &req.target {
             Target::Resource(r) => r.clone(),
+            Target::Many(_) | Target::Selector(_) => {
+                let msg = "a set of targets is run with execute_any".to_owned();
+                return failed(
+                    String::new(),
+                    OutcomeKind::Error(PowerError::Config(msg.clone())),
+                    msg,
+                );
+            }
             Target::Secret(id) => {
                 let secret = match crate::cloud::oci::shared(self.providers.context()) {
                     Ok(oci) => oci.secret(id).await,

@@ -13,7 +13,17 @@ use std::time::Duration;
 
 /// The lifecycle core's outcome as an HTTP status (Power, the OCI Function).
 pub fn outcome_status(o: &Outcome) -> StatusCode {
-    match &o.kind {
+    kind_status(&o.kind)
+}
+
+/// The stable error code of an outcome that is not a success.
+pub fn outcome_code(o: &Outcome) -> &'static str {
+    kind_code(&o.kind)
+}
+
+/// A result (of one target, or a set's overall one) as an HTTP status.
+pub fn kind_status(kind: &OutcomeKind) -> StatusCode {
+    match kind {
         OutcomeKind::Succeeded
         | OutcomeKind::NoAction
         | OutcomeKind::Reported
@@ -31,9 +41,9 @@ pub fn outcome_status(o: &Outcome) -> StatusCode {
     }
 }
 
-/// The stable error code of an outcome that is not a success.
-pub fn outcome_code(o: &Outcome) -> &'static str {
-    match &o.kind {
+/// The stable error code of a result that is not a success.
+pub fn kind_code(kind: &OutcomeKind) -> &'static str {
+    match kind {
         OutcomeKind::Refused => "StateConflict",
         OutcomeKind::TimedOut => "TargetStateNotReached",
         OutcomeKind::Failed => "ProviderOperationFailed",

@@ -250,13 +250,13 @@ pub async fn power(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
         req.settings.max_wait = HTTP_MAX_WAIT;
     }
     let clock = crate::lifecycle::SystemClock::default();
-    let outcome = app.power.execute(&req, &clock, &mut |_| {}).await;
-    tracing::info!(provider = outcome.provider, resource = %outcome.resource, action = %outcome.action, result = outcome.kind.as_str(), message = %outcome.message, "power");
-    let status = super::error::outcome_status(&outcome);
-    let mut body = outcome.to_json();
+    let done = app.power.execute_any(&req, &clock, &mut |_| {}).await;
+    tracing::info!(provider = req.provider.as_str(), action = %req.action, result = done.kind().as_str(), message = %done.message(), "power");
+    let status = super::error::kind_status(done.kind());
+    let mut body = done.to_json();
     if status.as_u16() >= 400 {
         body["error"] =
-            json!({"code": super::error::outcome_code(&outcome), "message": outcome.message});
+            json!({"code": super::error::kind_code(done.kind()), "message": done.message()});
     }
     Ok((status, Json(body)))
 }

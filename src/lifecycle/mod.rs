@@ -9,10 +9,12 @@
 pub mod decide;
 pub mod outcome;
 pub mod poll;
+pub mod set;
 
 pub use decide::{decide, Plan};
 pub use outcome::{Outcome, OutcomeKind};
 pub use poll::{run, Clock, PollSettings, SystemClock};
+pub use set::{run_set, SetOutcome};
 
 use async_trait::async_trait;
 use std::fmt;
@@ -242,6 +244,43 @@ pub trait Power: Send + Sync {
     async fn check(&self, _ticket: &Ticket) -> Result<TicketStatus, PowerError> {
         Ok(TicketStatus::Unknown)
     }
+
+    /// Send `command` to several resources: one ticket per resource, in
+    /// order. One call each by default; a provider with a batch API (ECS)
+    /// sends one request for all.
+    async fn command_many(
+        &self,
+        resources: &[String],
+        command: Command,
+    ) -> Vec<Result<Ticket, PowerError>> {
+        let mut tickets = Vec::with_capacity(resources.len());
+        for r in resources {
+            tickets.push(self.command(r, command).await);
+        }
+        tickets
+    }
+
+    /// The resources a selector names (a CCE cluster's servers).
+    async fn select(&self, selector: &Selector) -> Result<Vec<Member>, PowerError> {
+        Err(PowerError::InvalidResource(format!(
+            "provider '{}' has no selectors ({selector:?} was given); name the resources",
+            self.vocabulary().provider
+        )))
+    }
+}
+
+/// A set of resources named by what they belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// The ECS servers of a CCE cluster's nodes.
+    Cluster(String),
+}
+
+/// One resource of a set: its id, and its name where the provider gives one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub resource: String,
+    pub name: String,
 }
 
 /// Default poll interval and deadline (the OCI function's: 15 s, 240 s).

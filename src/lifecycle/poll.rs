@@ -81,6 +81,70 @@ pub enum Progress {
     PollFailed { error: String, waited: Duration },
 }
 
+/// The start of an outcome for `resource`.
+pub(crate) fn blank(power: &dyn Power, resource: &str, action: Action) -> Outcome {
+    Outcome {
+        provider: power.vocabulary().provider,
+        resource: resource.to_owned(),
+        action,
+        seen: None,
+        command: None,
+        reached: None,
+        kind: OutcomeKind::Reported,
+        elapsed: Duration::ZERO,
+        message: String::new(),
+    }
+}
+
+fn finish(
+    mut out: Outcome,
+    kind: OutcomeKind,
+    message: String,
+    clock: &dyn Clock,
+    started: Duration,
+) -> Outcome {
+    out.kind = kind;
+    out.message = message;
+    out.elapsed = clock.elapsed().saturating_sub(started);
+    out
+}
+
+/// What observing and deciding left to do.
+pub(crate) enum Next {
+    /// Nothing more: reported, no action, refused, or the state could not be read.
+    Done(Outcome),
+    /// Send this command (the outcome so far carries what was seen).
+    Act(Outcome, Observed, Command),
+}
+
+/// Observe and decide (the decision table).
+pub(crate) async fn begin(
+    power: &dyn Power,
+    resource: &str,
+    action: Action,
+    clock: &dyn Clock,
+    started: Duration,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Next {
+    let v = power.vocabulary();
+    let mut out = blank(power, resource, action);
+    let seen = match power.observe(resource).await {
+        Ok(o) => o,
+        Err(e) => {
+            let msg = format!("Failed to get {} status: {e}", v.noun.to_lowercase());
+            return Next::Done(finish(out, OutcomeKind::Error(e), msg, clock, started));
+        }
+    };
+    progress(Progress::Seen(seen.clone()));
+    out.seen = Some(seen.state.clone());
+    match decide(action, &seen, &v) {
+        Plan::Report(m) => Next::Done(finish(out, OutcomeKind::Reported, m, clock, started)),
+        Plan::NoAction(m) => Next::Done(finish(out, OutcomeKind::NoAction, m, clock, started)),
+        Plan::Refuse(m) => Next::Done(finish(out, OutcomeKind::Refused, m, clock, started)),
+        Plan::Act(c) => Next::Act(out, seen, c),
+    }
+}
+
 /// Observe, decide, act, and (unless `wait` is off) poll until `command`'s
 /// target phase, a failure, or `max_wait` after the command.
 pub async fn run(
@@ -91,43 +155,41 @@ pub async fn run(
     clock: &dyn Clock,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Outcome {
-    let v = power.vocabulary();
     let started = clock.elapsed();
-    let mut out = Outcome {
-        provider: v.provider,
-        resource: resource.to_owned(),
-        action,
-        seen: None,
-        command: None,
-        reached: None,
-        kind: OutcomeKind::Reported,
-        elapsed: Duration::ZERO,
-        message: String::new(),
+    let (out, seen, command) = match begin(power, resource, action, clock, started, progress).await
+    {
+        Next::Done(out) => return out,
+        Next::Act(out, seen, command) => (out, seen, command),
     };
-    let finish = |mut out: Outcome, kind: OutcomeKind, message: String| {
-        out.kind = kind;
-        out.message = message;
-        out.elapsed = clock.elapsed().saturating_sub(started);
-        out
-    };
+    let ticket = power.command(resource, command).await;
+    follow(
+        power, out, &seen, command, ticket, settings, clock, started, progress,
+    )
+    .await
+}
 
-    let seen = match power.observe(resource).await {
-        Ok(o) => o,
-        Err(e) => {
-            let msg = format!("Failed to get {} status: {e}", v.noun.to_lowercase());
-            return finish(out, OutcomeKind::Error(e), msg);
-        }
-    };
-    progress(Progress::Seen(seen.clone()));
-    out.seen = Some(seen.state.clone());
-    let command = match decide(action, &seen, &v) {
-        Plan::Report(m) => return finish(out, OutcomeKind::Reported, m),
-        Plan::NoAction(m) => return finish(out, OutcomeKind::NoAction, m),
-        Plan::Refuse(m) => return finish(out, OutcomeKind::Refused, m),
-        Plan::Act(c) => c,
+/// After the command was sent (`ticket` is its answer): report it accepted, or
+/// poll until the target phase, a failure, or the deadline.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn follow(
+    power: &dyn Power,
+    mut out: Outcome,
+    seen: &Observed,
+    command: Command,
+    ticket: Result<Ticket, PowerError>,
+    settings: &PollSettings,
+    clock: &dyn Clock,
+    started: Duration,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Outcome {
+    let v = power.vocabulary();
+    let resource = out.resource.clone();
+    let resource = resource.as_str();
+    let finish = |out: Outcome, kind: OutcomeKind, message: String| {
+        finish(out, kind, message, clock, started)
     };
     let (verb, done) = (command.verb(), command.done());
-    let ticket: Ticket = match power.command(resource, command).await {
+    let ticket: Ticket = match ticket {
         Ok(t) => t,
         Err(e) => {
             let msg = format!("Failed to {verb} {} {resource}: {e}", v.noun.to_lowercase());
@@ -146,7 +208,6 @@ pub async fn run(
         );
         return finish(out, OutcomeKind::Accepted, msg);
     }
-
     let wait_started = clock.elapsed();
     let mut last = seen.state.clone();
     // A restart ends in the state it started from: it is done only once the

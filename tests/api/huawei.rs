@@ -187,3 +187,97 @@ async fn a_key_the_cloud_rejects_is_a_502_and_the_process_keeps_serving() {
     assert!(!v.to_string().contains("not-the-secret"));
     assert_eq!(t.get("/api/List").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_cce_cluster_or_a_list_starts_in_one_batch_with_one_outcome_per_server() {
+    let (t, sim) = stack(&[]).await;
+    let ids: Vec<String> = (0..3)
+        .map(|i| sim.add_server(&format!("node-{i}"), "SHUTOFF"))
+        .collect();
+    let cluster = sim.add_cluster(&ids);
+    let (s, v) = t
+        .post(
+            "/api/Power",
+            &json!({"action": "start", "provider": "huawei-ecs", "selector": {"clusterId": cluster},
+                    "pollIntervalSeconds": 0.05, "maxWaitSeconds": 10}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["result"].as_str(), v["status"].as_str()),
+        (Some("succeeded"), Some("success")),
+        "{v}"
+    );
+    let targets = v["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 3, "{v}");
+    for tg in targets {
+        assert_eq!(
+            (tg["result"].as_str(), tg["reached"].as_str()),
+            (Some("succeeded"), Some("ACTIVE")),
+            "{tg}"
+        );
+    }
+    assert_eq!(v["data"]["server_list"].as_array().unwrap().len(), 3);
+    assert!(
+        v["data"]["server_list"][0]["server_name"]
+            .as_str()
+            .unwrap()
+            .contains("node-"),
+        "{v}"
+    );
+    assert_eq!(
+        sim.count(HuaweiOp::BatchStartServers),
+        1,
+        "one batch call for the whole cluster"
+    );
+
+    // A list: one server already stopped, one fails its sub-job; the overall result is the worst.
+    let (s, _) = power(&t, "stop", &ids[0], json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    sim.fail_next_action(&ids[1], "Ecs.0010: the host is busy");
+    let (s, v) = t
+        .post(
+            "/api/Power",
+            &json!({"action": "stop", "provider": "huawei-ecs", "resources": [ids[0], ids[1], ids[2]],
+                    "pollIntervalSeconds": 0.05, "maxWaitSeconds": 10}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["result"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("failed")),
+        "{v}"
+    );
+    let by: Vec<(&str, &str)> = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tg| {
+            (
+                tg["resource"].as_str().unwrap(),
+                tg["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by,
+        vec![
+            (ids[0].as_str(), "noAction"),
+            (ids[1].as_str(), "failed"),
+            (ids[2].as_str(), "succeeded")
+        ],
+        "{v}"
+    );
+    // Bad sets are refused before anything is sent.
+    let before = sim.requests().len();
+    for body in [
+        json!({"action": "start", "provider": "huawei-ecs", "resources": []}),
+        json!({"action": "start", "provider": "huawei-ecs", "resources": [ids[0], ".."]}),
+        json!({"action": "start", "provider": "huawei-ecs", "resources": [ids[0], ids[0]]}),
+        json!({"action": "start", "provider": "huawei-ecs", "selector": {"clusterId": "../x"}}),
+        json!({"action": "start", "provider": "huawei-ecs", "selector": {"clusterId": cluster}, "resource": ids[0]}),
+    ] {
+        let (s, v) = t.post("/api/Power", &body).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+    }
+    assert_eq!(sim.requests().len(), before);
+}

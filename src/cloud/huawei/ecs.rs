@@ -13,7 +13,7 @@ use crate::cloud::transport::{
     self, Authenticator, Class, Outgoing, Response, SendError, Transport,
 };
 use crate::lifecycle::{
-    Command, Observed, Phase, Power, PowerError, Ticket, TicketStatus, Vocabulary,
+    Command, Member, Observed, Phase, Power, PowerError, Selector, Ticket, TicketStatus, Vocabulary,
 };
 use async_trait::async_trait;
 use reqwest::Method;
@@ -368,11 +368,49 @@ impl Power for EcsPower {
         Ok(Ticket::follow(job))
     }
 
+    /// Every server in one batch action; each member follows its own sub-job
+    /// (ticket `<job id>#<server id>`).
+    async fn command_many(
+        &self,
+        resources: &[String],
+        command: Command,
+    ) -> Vec<Result<Ticket, PowerError>> {
+        if let Some(bad) = resources.iter().find_map(|r| check_server_id(r).err()) {
+            return resources
+                .iter()
+                .map(|_| Err(PowerError::InvalidResource(bad.clone())))
+                .collect();
+        }
+        let ids: Vec<&str> = resources.iter().map(String::as_str).collect();
+        match self.client.batch(command, self.stop, &ids).await {
+            Ok(job) => resources
+                .iter()
+                .map(|r| Ok(Ticket::follow(format!("{job}#{r}"))))
+                .collect(),
+            Err(e) => resources.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
     async fn check(&self, ticket: &Ticket) -> Result<TicketStatus, PowerError> {
         let Some(id) = &ticket.id else {
             return Ok(TicketStatus::Unknown);
         };
-        let job = self.client.job(id).await?;
+        let (job_id, server) = match id.split_once('#') {
+            Some((j, s)) => (j, Some(s)),
+            None => (id.as_str(), None),
+        };
+        let job = self.client.job(job_id).await?;
+        if let Some(sub) = server.and_then(|s| job.sub_jobs.iter().find(|j| j.server_id == s)) {
+            return Ok(match sub.status.as_str() {
+                "SUCCESS" => TicketStatus::Succeeded,
+                "FAIL" => {
+                    TicketStatus::Failed(sub.reason.clone().unwrap_or_else(|| {
+                        format!("ECS job {job_id} failed for {}", sub.server_id)
+                    }))
+                }
+                _ => TicketStatus::InProgress,
+            });
+        }
         Ok(match job.status.as_str() {
             "SUCCESS" => TicketStatus::Succeeded,
             "FAIL" => TicketStatus::Failed(
@@ -380,10 +418,23 @@ impl Power for EcsPower {
                     .iter()
                     .find_map(|s| s.reason.clone())
                     .or(job.reason)
-                    .unwrap_or_else(|| format!("ECS job {id} failed")),
+                    .unwrap_or_else(|| format!("ECS job {job_id} failed")),
             ),
             _ => TicketStatus::InProgress,
         })
+    }
+
+    /// `{"clusterId": …}`: the servers of the CCE cluster's nodes.
+    async fn select(&self, selector: &Selector) -> Result<Vec<Member>, PowerError> {
+        match selector {
+            Selector::Cluster(id) => Ok(self
+                .client
+                .cluster_servers(id)
+                .await?
+                .into_iter()
+                .map(|(resource, name)| Member { resource, name })
+                .collect()),
+        }
     }
 }
 

@@ -234,7 +234,7 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
     .filter(|v| v.is_some_and(|v| !v.is_null()))
     .count();
     if given > 1 {
-        return Err("give one of resource, secretId, resources or selector".into());
+        return Err("give one of resource, secretId, resources or selector, not both".into());
     }
     let target = match (string("resource")?, string("secretId")?) {
         _ if many.is_some() || selector.is_some() => many.or(selector).ok_or("no target")?,

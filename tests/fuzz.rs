@@ -279,6 +279,21 @@ fn ocid_type(s: &str) -> Option<&str> {
     ok.then_some(kind)
 }
 
+/// A UUID in its 8-4-4-4-12 form (ECS server ids).
+fn uuid_verdict(t: &str) -> Verdict {
+    let groups: Vec<&str> = t.split('-').collect();
+    let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    if lens == [8, 4, 4, 4, 12]
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        Valid
+    } else {
+        Invalid
+    }
+}
+
 /// An `aci` resource: `<resourceGroup>/<name>` or a container group's ARM id.
 fn aci_verdict(t: &str) -> Verdict {
     let parts: Vec<&str> = t.split('/').collect();
@@ -311,6 +326,9 @@ fn target_verdict(provider: Option<&str>, field: &str, t: &str) -> Verdict {
         (_, Some("oci-container-instance")) => "computecontainerinstance",
         (_, Some("oci-compute")) => "instance",
         (_, Some("aci")) => return aci_verdict(t),
+        (_, Some("huawei-ecs")) => return uuid_verdict(t.trim()),
+        // A provider this oracle does not know yet: its parser's word.
+        (_, Some(_)) => return Unsure,
         _ => return Valid,
     };
     if ocid_type(t) == Some(want) {
@@ -818,8 +836,14 @@ fn run_power(b: &[u8]) -> Parsed<power::PowerRequest> {
             prop_assert!(!req.settings.interval.is_zero());
             prop_assert!(req.settings.interval <= power::MAX_INTERVAL);
             prop_assert!(req.settings.max_wait <= power::MAX_WAIT);
-            let (PowerTarget::Resource(t) | PowerTarget::Secret(t)) = &req.target;
-            prop_assert!(!t.is_empty() && t.trim() == t, "target {:?}", t);
+            let targets: Vec<&String> = match &req.target {
+                PowerTarget::Resource(t) | PowerTarget::Secret(t) => vec![t],
+                PowerTarget::Many(ts) => ts.iter().collect(),
+                PowerTarget::Selector(_) => vec![],
+            };
+            for t in targets {
+                prop_assert!(!t.is_empty() && t.trim() == t, "target {:?}", t);
+            }
             // The same as the lifecycle parser on the same JSON.
             let v: Value =
                 first_value(b).ok_or_else(|| fail("no JSON value in an accepted body"))?;

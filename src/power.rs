@@ -313,7 +313,7 @@ impl PowerHub {
 
     async fn oci(&self) -> Result<&Arc<OciProviders>, PowerError> {
         self.oci
-            .get_or_try_init(|| async { OciProviders::from_env(&*self.env).map(Arc::new) })
+            .get_or_try_init(|| async { OciProviders::from_env(&*self.env).await.map(Arc::new) })
             .await
     }
 

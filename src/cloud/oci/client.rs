@@ -6,7 +6,8 @@
 //! returned at once — in particular 409 `IncorrectState`, which the lifecycle
 //! core decides about. Each attempt is signed afresh (new `date`). A 401 makes
 //! the credentials re-read a rotated session token once ([`Credentials::refresh`]);
-//! if it changed, the request is sent again.
+//! if it changed, the request is sent again (an instance principal federates
+//! again for it).
 
 use super::auth::Credentials;
 use super::sign::{self, CONTENT_TYPE};
@@ -251,7 +252,7 @@ impl OciClient {
         let mut refreshed = false;
         loop {
             attempt += 1;
-            let id = self.credentials.identity()?;
+            let id = self.credentials.identity().await?;
             let date = httpdate::fmt_http_date(SystemTime::now());
             let signed = sign::sign(&method, &url, body, &date, &id.key_id, &id.key)?;
             let mut req = self
@@ -279,7 +280,7 @@ impl OciClient {
                             if status == StatusCode::UNAUTHORIZED && !refreshed {
                                 // A rotated session token: re-read it once and resend.
                                 refreshed = true;
-                                if self.credentials.refresh()? {
+                                if self.credentials.refresh().await? {
                                     attempt -= 1;
                                     continue;
                                 }

@@ -86,9 +86,10 @@ pub trait Credentials: Send + Sync + fmt::Debug {
     async fn identity(&self) -> Result<Identity, PowerError>;
     /// The region these credentials belong to (endpoints are built from it).
     fn region(&self) -> &str;
-    /// OCI refused a signature: re-read (or re-federate) what can be. `Ok(true)`
-    /// when the identity changed, so the request is worth sending again.
-    async fn refresh(&self) -> Result<bool, PowerError> {
+    /// OCI refused a request signed with `rejected`: re-read (or re-federate)
+    /// what can be. `Ok(true)` when the identity changed, so the request is
+    /// worth sending again.
+    async fn refresh(&self, _rejected: &Identity) -> Result<bool, PowerError> {
         Ok(false)
     }
 }
@@ -603,7 +604,7 @@ impl Credentials for ResourcePrincipal {
         &self.region
     }
 
-    async fn refresh(&self) -> Result<bool, PowerError> {
+    async fn refresh(&self, _rejected: &Identity) -> Result<bool, PowerError> {
         if !matches!(self.rpst, Source::File(_)) {
             return Ok(false);
         }

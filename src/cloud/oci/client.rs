@@ -280,7 +280,7 @@ impl OciClient {
                             if status == StatusCode::UNAUTHORIZED && !refreshed {
                                 // A rotated session token: re-read it once and resend.
                                 refreshed = true;
-                                if self.credentials.refresh().await? {
+                                if self.credentials.refresh(&id).await? {
                                     attempt -= 1;
                                     continue;
                                 }

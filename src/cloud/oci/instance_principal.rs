@@ -21,9 +21,10 @@
 //! 3. API requests are then signed with the session key under `ST$<token>`.
 //!
 //! The session is renewed — certificates fetched again (they rotate), a new key,
-//! a new token — once half its lifetime or all but [`REFRESH_BEFORE_EXPIRY`] of
-//! it has passed, whichever comes first, and once when OCI answers 401. If a
-//! renewal fails while the token is still valid, the old one goes on signing.
+//! a new token — [`REFRESH_BEFORE_EXPIRY`] before the token's `exp` (at
+//! half-life for a token that lives less than twice that), and when OCI answers
+//! 401 to a request signed with the current token. If a renewal fails while the
+//! token is still valid, the old one goes on signing.
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
@@ -57,9 +58,6 @@ pub const DEFAULT_METADATA_ENDPOINT: &str = "http://169.254.169.254";
 pub const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 /// The size of the session key OCI's SDKs generate.
 pub const SESSION_KEY_BITS: usize = 2048;
-/// A 401 within this long after a renewal does not renew again (the requests
-/// that were in flight with the old token all get the new one).
-const RECENT: Duration = Duration::from_secs(10);
 
 /// Where the metadata and auth services are (read from the environment once).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,11 +206,12 @@ struct Session {
 }
 
 impl Session {
-    /// Half-life or [`REFRESH_BEFORE_EXPIRY`] before `exp`, whichever is first.
+    /// [`REFRESH_BEFORE_EXPIRY`] before `exp`, or at half-life for a token
+    /// that lives less than twice that.
     fn renew_at(&self) -> u64 {
         let life = self.expires.saturating_sub(self.issued);
         self.expires
-            .saturating_sub((life / 2).max(REFRESH_BEFORE_EXPIRY.as_secs().min(life)))
+            .saturating_sub((life / 2).min(REFRESH_BEFORE_EXPIRY.as_secs()))
     }
 }
 
@@ -320,10 +319,10 @@ impl Credentials for InstancePrincipal {
         &self.region
     }
 
-    async fn refresh(&self) -> Result<bool, PowerError> {
+    async fn refresh(&self, rejected: &Identity) -> Result<bool, PowerError> {
         let mut session = self.session.lock().await;
-        if now_secs() < session.issued + RECENT.as_secs() {
-            // Renewed a moment ago (by a request that got its 401 first).
+        if rejected.key_id.strip_prefix("ST$") != Some(session.token.as_str()) {
+            // Renewed since (by a request that got its 401 first): send again.
             return Ok(true);
         }
         self.renew(&mut session).await?;

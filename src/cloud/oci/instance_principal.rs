@@ -133,7 +133,7 @@ pub fn certificates_der(pem: &str, what: &str) -> Result<Vec<Vec<u8>>, PowerErro
             .find("-----END CERTIFICATE-----")
             .map(|e| e + "-----END CERTIFICATE-----".len())
             .ok_or_else(|| PowerError::Config(format!("{what}: a certificate is not closed")))?;
-        let (_label, der) = x509_cert::der::pem::decode_vec(block[..end].as_bytes())
+        let (_label, der) = x509_cert::der::pem::decode_vec(&block.as_bytes()[..end])
             .map_err(|e| PowerError::Config(format!("{what}: not a PEM certificate: {e}")))?;
         out.push(der);
         rest = &block[end..];

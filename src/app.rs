@@ -39,10 +39,6 @@ pub fn build(config: &Config, env: crate::power::SharedEnv) -> Result<App, Build
     let arm = Arc::new(arm_client(&config.arm)?);
     let defaults = crate::power::Defaults::from_lookup(&*env).map_err(BuildError::Power)?;
     let power = crate::power::PowerHub::new(env, defaults, Some(arm.clone()));
-    // Every configured provider now: a missing variable or unreadable key fails the start.
-    power
-        .check_configuration()
-        .map_err(|e| BuildError::Power(e.to_string()))?;
 
     let keyring =
         crate::ops::keyring::Keyring::new(config.session_keys.clone(), Arc::new(store.secrets()));

@@ -201,6 +201,8 @@ async fn serve(port_override: Option<u16>, listen: Option<SocketAddr>) -> Result
         &config,
         gamefleet::power::process_env(),
     )?);
+    // Every configured provider now: a missing variable or an unreadable key fails the start.
+    app.power.check_configuration().await?;
     if config.set_sessions_url.is_none() {
         tracing::warn!("ACI_SET_SESSIONS_URL (or WEBSITE_HOSTNAME) is not set: containers will not be told where to report sessions");
     }
@@ -232,13 +234,13 @@ async fn serve(port_override: Option<u16>, listen: Option<SocketAddr>) -> Result
 
 /// The hub for the CLI and the OCI Function: ARM only if it is configured;
 /// every configured provider built now, so a configuration mistake fails here.
-fn hub_from_env() -> Result<PowerHub, Error> {
+async fn hub_from_env() -> Result<PowerHub, Error> {
     let arm = match ArmConfig::from_lookup(&|k| std::env::var(k).ok())? {
         Some(cfg) => Some(Arc::new(gamefleet::app::arm_client(&cfg)?)),
         None => None,
     };
     let hub = PowerHub::from_env(arm)?;
-    hub.check_configuration()?;
+    hub.check_configuration().await?;
     Ok(hub)
 }
 
@@ -251,14 +253,14 @@ async fn oci_function() -> Result<(), Error> {
             return Err(format!("FN_FORMAT {format:?} is not supported; only http-stream").into());
         }
     }
-    let hub = Arc::new(hub_from_env()?);
+    let hub = Arc::new(hub_from_env().await?);
     let limits = gamefleet::config::ServeLimits::from_lookup(&|k| std::env::var(k).ok())?;
     gamefleet::ocifn::serve(&listener, hub, limits).await?;
     Ok(())
 }
 
 async fn power(body: serde_json::Value, as_json: bool) -> Result<ExitCode, Error> {
-    let hub = hub_from_env()?;
+    let hub = hub_from_env().await?;
     let req = gamefleet::power::parse_request(&body, &hub.defaults)?;
     let clock = SystemClock::default();
     let started = std::time::Instant::now();

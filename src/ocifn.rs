@@ -7,6 +7,12 @@
 //! `{"action": "start|stop|toggle|status"}` as in the original OCI function
 //! (no body = toggle), the target from the function's configuration
 //! (`POWER_RESOURCE` or `POWER_SECRET_ID`, `POWER_PROVIDER`).
+//!
+//! The start-compute seed's body `{"instance_id": "ocid1.instance..."}` starts
+//! that instance ([`seed_body`]): `action` defaults to `start` (no public copy
+//! of the seed was found to say otherwise; an explicit `action` is honoured), the
+//! provider is `POWER_PROVIDER` or else the OCID's type (`ocid1.instance.` →
+//! `oci-compute`, `ocid1.computecontainerinstance.` → `oci-container-instance`).
 
 use crate::config::ServeLimits;
 use crate::lifecycle::{Action, SystemClock};
@@ -99,6 +105,7 @@ async fn call(State(hub): State<Arc<PowerHub>>, headers: HeaderMap, body: Bytes)
         crate::http::body::parse::<Value>(&body).map_err(|e| e.message)
     };
     let mut defaults = hub.defaults.clone();
+    let parsed = parsed.and_then(|v| seed_body(v, defaults.provider.is_some()));
     defaults.action.get_or_insert(Action::Toggle);
     let req = parsed.and_then(|v| parse_request(&v, &defaults).map_err(|e| e.message));
     let (status, body) = match req {
@@ -148,6 +155,40 @@ async fn call(State(hub): State<Arc<PowerHub>>, headers: HeaderMap, body: Bytes)
     resp
 }
 
+/// The seed's `{"instance_id": ...}` as the request it means: `resource`, with
+/// `action` `start` unless one is given, and `provider` from the OCID's type
+/// unless the function configures one. Other bodies pass unchanged.
+pub fn seed_body(body: Value, provider_configured: bool) -> Result<Value, String> {
+    let Value::Object(mut obj) = body else {
+        return Ok(body);
+    };
+    let Some(id) = obj.remove("instance_id") else {
+        return Ok(Value::Object(obj));
+    };
+    let Value::String(id) = id else {
+        return Err("instance_id must be a string (an instance OCID)".to_owned());
+    };
+    if obj.contains_key("resource") || obj.contains_key("secretId") {
+        return Err("give either instance_id or resource / secretId, not both".to_owned());
+    }
+    let id = id.trim().to_owned();
+    if !provider_configured && !obj.contains_key("provider") {
+        let provider = if id.starts_with("ocid1.instance.") {
+            "oci-compute"
+        } else if id.starts_with("ocid1.computecontainerinstance.") {
+            "oci-container-instance"
+        } else {
+            return Err(format!(
+                "instance_id {id:?} is neither an ocid1.instance nor an ocid1.computecontainerinstance OCID, and POWER_PROVIDER is not set"
+            ));
+        };
+        obj.insert("provider".to_owned(), Value::from(provider));
+    }
+    obj.entry("action").or_insert_with(|| Value::from("start"));
+    obj.insert("resource".to_owned(), Value::String(id));
+    Ok(Value::Object(obj))
+}
+
 /// Time left until `Fn-Deadline` (RFC 3339), if the header is there and parses.
 fn deadline_left(headers: &HeaderMap) -> Option<Duration> {
     let raw = headers.get("fn-deadline")?.to_str().ok()?;
@@ -181,6 +222,32 @@ mod tests {
         assert!(listener_path(&format!("unix:/{}", "a".repeat(107)))
             .unwrap_err()
             .contains("107"));
+    }
+
+    #[test]
+    fn the_seed_body_starts_the_instance_it_names() {
+        let vm = "ocid1.instance.oc1.iad.aaaa";
+        let ci = "ocid1.computecontainerinstance.oc1.iad.aaaa";
+        assert_eq!(
+            seed_body(json!({"instance_id": vm}), false).unwrap(),
+            json!({"resource": vm, "action": "start", "provider": "oci-compute"})
+        );
+        assert_eq!(
+            seed_body(json!({"instance_id": ci}), false).unwrap(),
+            json!({"resource": ci, "action": "start", "provider": "oci-container-instance"})
+        );
+        // POWER_PROVIDER wins; an explicit action is kept.
+        assert_eq!(
+            seed_body(json!({"instance_id": vm, "action": "stop"}), true).unwrap(),
+            json!({"resource": vm, "action": "stop"})
+        );
+        for unchanged in [json!({"action": "stop"}), Value::Null, json!([1])] {
+            assert_eq!(seed_body(unchanged.clone(), false).unwrap(), unchanged);
+        }
+        assert!(seed_body(json!({"instance_id": 7}), false).is_err());
+        assert!(seed_body(json!({"instance_id": vm, "resource": vm}), false).is_err());
+        let e = seed_body(json!({"instance_id": "games/vm"}), false).unwrap_err();
+        assert!(e.contains("POWER_PROVIDER"), "{e}");
     }
 
     #[test]

@@ -375,12 +375,12 @@ impl PowerHub {
 
     /// Build every provider the environment configures (at start): a missing
     /// variable or an unreadable key is an error now, naming the provider.
-    pub fn check_configuration(&self) -> Result<Vec<Provider>, PowerError> {
-        self.providers.check_configuration()
+    pub async fn check_configuration(&self) -> Result<Vec<Provider>, PowerError> {
+        self.providers.check_configuration().await
     }
 
     pub async fn provider(&self, p: Provider) -> Result<Arc<dyn Power>, PowerError> {
-        self.providers.get(p)
+        self.providers.get(p).await
     }
 
     /// One target or a set, as the request says.
@@ -458,7 +458,7 @@ impl PowerHub {
                 );
             }
             Target::Secret(id) => {
-                let secret = match crate::cloud::oci::shared(self.providers.context()) {
+                let secret = match crate::cloud::oci::shared(self.providers.context()).await {
                     Ok(oci) => oci.secret(id).await,
                     Err(e) => Err(e),
                 };

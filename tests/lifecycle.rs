@@ -434,6 +434,123 @@ async fn cli_soft_stops_an_oci_compute_instance() {
     );
 }
 
+/// The start-compute seed's setup: `{"instance_id": ...}` bodies, no
+/// POWER_PROVIDER (the OCID's type says it), signed with the instance
+/// principal (no config file, no resource principal). At RUST_LOG=trace the
+/// log holds neither the leaf key nor a session token.
+#[tokio::test]
+async fn oci_function_starts_the_instance_a_seed_body_names_with_the_instance_principal() {
+    use gamefleet_sim::oci::{instance_principal_identity, OciSim, OciSimConfig};
+    let oci = OciSim::start(OciSimConfig {
+        transition_time: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let identity = instance_principal_identity(&oci);
+    let mut env: Vec<(&str, String)> = identity
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let vm = oci.add_compute_instance("seed-box", "STOPPED");
+    let sock = home.path().join("fn.sock");
+    env.extend([
+        ("HOME", home.path().display().to_string()),
+        ("FN_LISTENER", format!("unix:{}", sock.display())),
+        ("FN_FORMAT", "http-stream".to_owned()),
+        ("POWER_POLL_INTERVAL", "50ms".to_owned()),
+        ("RUST_LOG", "trace".to_owned()),
+    ]);
+    let log_path = home.path().join("fn.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = gamefleet(&env)
+        .arg("oci-function")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::symlink_metadata(&sock).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let body = json!({ "instance_id": vm }).to_string();
+    let (status, _, v) = fn_call(&sock, &body, None).await;
+    assert_eq!(
+        (status, v["message"].as_str(), v["provider"].as_str()),
+        (
+            200,
+            Some("Instance has been successfully started."),
+            Some("oci-compute")
+        ),
+        "{v}"
+    );
+    assert_eq!(oci.compute_state(&vm).as_deref(), Some("RUNNING"));
+    // Started already: the seed body means start, not toggle.
+    let (status, _, v) = fn_call(&sock, &body, None).await;
+    assert_eq!(
+        (status, v["message"].as_str()),
+        (200, Some("Instance is already RUNNING. No action taken.")),
+        "{v}"
+    );
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let (leaf_key, _) = oci.instance_secrets().unwrap();
+    let tokens: Vec<String> = oci
+        .requests()
+        .iter()
+        .filter_map(|r| r.key_id.clone())
+        .filter_map(|k| k.strip_prefix("ST$").map(str::to_owned))
+        .collect();
+    assert!(!tokens.is_empty());
+    for secret in leaf_key
+        .lines()
+        .skip(1)
+        .take(3)
+        .chain(tokens.iter().map(String::as_str))
+    {
+        assert!(!text.contains(secret), "a secret in the log: {secret}");
+    }
+    assert!(!text.contains("PRIVATE KEY"), "{text}");
+}
+
+/// A cron on a machine with no OCI credentials at all: the instance principal
+/// is tried last, and the error names the metadata service it could not reach.
+#[tokio::test]
+async fn cli_without_credentials_names_the_metadata_service() {
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("HOME", home.path().display().to_string()),
+        ("OCI_METADATA_ENDPOINT", dead.clone()),
+    ];
+    let (code, out, err) = cli(
+        &env,
+        &[
+            "power",
+            "status",
+            "--provider",
+            "oci-compute",
+            "--resource",
+            "ocid1.instance.oc1.iad.aaaa",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains(&format!("instance metadata service at {dead}")),
+        "{out}{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_malformed_provider_configuration_fails_at_start_not_on_the_first_request() {
     // A config file that is not there: the handler refuses to start, naming the

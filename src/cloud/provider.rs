@@ -9,6 +9,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+/// What a provider's `build` returns.
+pub type BuildFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Arc<dyn Power>, PowerError>> + Send + 'a>,
+>;
+
 /// One provider, as the registry lists it.
 pub struct ProviderSpec {
     /// Its name, its noun and its words for running / stopped.
@@ -19,8 +24,9 @@ pub struct ProviderSpec {
     pub check: fn(&str) -> Result<(), String>,
     /// Whether the environment configures this provider (then it is built at start).
     pub configured: fn(&Context) -> bool,
-    /// Its [`Power`], from the context's configuration and shared clients.
-    pub build: fn(&Context) -> Result<Arc<dyn Power>, PowerError>,
+    /// Its [`Power`], from the context's configuration and shared clients
+    /// (async: an instance principal asks the metadata service first).
+    pub build: fn(&Context) -> BuildFuture<'_>,
 }
 
 /// An environment lookup (the process's, an OCI Function's configuration).
@@ -78,22 +84,21 @@ impl Context {
 
     /// The value kept under `key`, made by `init` the first time (a family's
     /// one client). A failed `init` is not kept: the next call tries again.
-    pub fn shared<T: Any + Send + Sync>(
+    /// Two first calls at once may both run `init`; the first kept wins.
+    pub async fn shared<T: Any + Send + Sync>(
         &self,
         key: &'static str,
-        init: impl FnOnce() -> Result<T, PowerError>,
+        init: impl std::future::Future<Output = Result<T, PowerError>>,
     ) -> Result<Arc<T>, PowerError> {
+        if let Some(t) = self.existing::<T>(key) {
+            return Ok(t);
+        }
+        let made = Arc::new(init.await?);
         let mut cells = self
             .shared
             .lock()
             .map_err(|_| PowerError::Config("provider registry lock poisoned".into()))?;
-        if let Some(v) = cells.get(key) {
-            if let Ok(t) = v.clone().downcast::<T>() {
-                return Ok(t);
-            }
-        }
-        let t = Arc::new(init()?);
-        cells.insert(key, t.clone());
-        Ok(t)
+        let kept = cells.entry(key).or_insert_with(|| made.clone()).clone();
+        Ok(kept.downcast::<T>().unwrap_or(made))
     }
 }

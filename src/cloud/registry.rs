@@ -126,7 +126,7 @@ impl Providers {
     }
 
     /// The provider's [`Power`], built the first time.
-    pub fn get(&self, p: Provider) -> Result<Arc<dyn Power>, PowerError> {
+    pub async fn get(&self, p: Provider) -> Result<Arc<dyn Power>, PowerError> {
         if let Some(power) = self
             .built
             .lock()
@@ -135,7 +135,7 @@ impl Providers {
         {
             return Ok(power);
         }
-        let power = (p.spec().build)(&self.ctx)?;
+        let power = (p.spec().build)(&self.ctx).await?;
         if let Ok(mut b) = self.built.lock() {
             b.insert(p.as_str(), power.clone());
         }
@@ -144,10 +144,10 @@ impl Providers {
 
     /// Build every provider the environment configures: a configuration
     /// mistake is an error now (at start), naming the provider.
-    pub fn check_configuration(&self) -> Result<Vec<Provider>, PowerError> {
+    pub async fn check_configuration(&self) -> Result<Vec<Provider>, PowerError> {
         let mut ready = Vec::new();
         for p in Provider::all().filter(|p| (p.spec().configured)(&self.ctx)) {
-            self.get(p).map_err(|e| match e {
+            self.get(p).await.map_err(|e| match e {
                 PowerError::Config(m) => PowerError::Config(format!("provider '{p}': {m}")),
                 other => other,
             })?;

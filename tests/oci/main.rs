@@ -12,7 +12,7 @@ use gamefleet::lifecycle::{
     self, Action, Command, Outcome, OutcomeKind, PollSettings, Power, PowerError, SystemClock,
     TicketStatus,
 };
-use gamefleet_sim::oci::{OciFaultRule, OciOp, OciSim, OciSimConfig};
+use gamefleet_sim::oci::{OciFaultRule, OciOp, OciRequestRecord, OciSim, OciSimConfig};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -88,11 +88,34 @@ impl Harness {
         h
     }
 
-    fn oci(&self) -> OciProviders {
-        self.oci_with_timeout(Duration::from_secs(10))
+    /// An instance principal only: the simulator's metadata service and
+    /// federation endpoint, an empty HOME (no config file), no resource principal.
+    async fn instance_principal(token_lifetime: Duration) -> Self {
+        let sim = OciSim::start(OciSimConfig {
+            transition_time: Duration::from_millis(50),
+            instance_token_lifetime: token_lifetime,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut env: HashMap<String, String> =
+            gamefleet_sim::oci::instance_principal_identity(&sim)
+                .into_iter()
+                .collect();
+        env.insert("HOME".into(), path(dir.path()));
+        Self { sim, dir, env }
     }
 
-    fn oci_with_timeout(&self, timeout: Duration) -> OciProviders {
+    async fn oci(&self) -> OciProviders {
+        self.try_oci(Duration::from_secs(10)).await.unwrap()
+    }
+
+    async fn oci_with_timeout(&self, timeout: Duration) -> OciProviders {
+        self.try_oci(timeout).await.unwrap()
+    }
+
+    async fn try_oci(&self, timeout: Duration) -> Result<OciProviders, PowerError> {
         let env = |k: &str| self.env.get(k).cloned();
         let http = reqwest::Client::builder().timeout(timeout).build().unwrap();
         // Short pauses: the tests exercise retrying, not waiting.
@@ -101,7 +124,7 @@ impl Harness {
             cap: Duration::from_millis(100),
             ..Backoff::default()
         };
-        OciProviders::from_env_with(&env, http, backoff).unwrap()
+        OciProviders::from_env_with(&env, http, backoff).await
     }
 }
 
@@ -136,7 +159,7 @@ fn assert_succeeded(out: &Outcome, seen: &str, reached: &str) {
 async fn container_instance_start_and_stop_through_the_core() {
     let h = Harness::api_key().await;
     let ci = h.sim.add_container_instance("game-1", "INACTIVE");
-    let power = h.oci().container_instances();
+    let power = h.oci().await.container_instances();
 
     let out = run(&*power, &ci, Action::Start).await;
     assert_succeeded(&out, "INACTIVE", "ACTIVE");
@@ -171,7 +194,7 @@ async fn container_instance_start_and_stop_through_the_core() {
 async fn compute_start_softstop_and_hard_stop() {
     let h = Harness::api_key().await;
     let vm = h.sim.add_compute_instance("vm-1", "STOPPED");
-    let oci = h.oci();
+    let oci = h.oci().await;
 
     let out = run(&*oci.compute(), &vm, Action::Start).await;
     assert_succeeded(&out, "STOPPED", "RUNNING");
@@ -204,7 +227,7 @@ async fn compute_start_softstop_and_hard_stop() {
 #[tokio::test]
 async fn restarts_wait_for_the_work_request_or_the_reboot() {
     let h = Harness::api_key().await;
-    let oci = h.oci();
+    let oci = h.oci().await;
     // Container instance: restart through a work request.
     let ci = h.sim.add_container_instance("game-2", "ACTIVE");
     let out = run(&*oci.container_instances(), &ci, Action::Restart).await;
@@ -262,7 +285,7 @@ async fn a_rejected_signature_is_unauthorized_and_nothing_is_started() {
     h.sim
         .register_api_key(&key("key_id_with_actual_fingerprint"), OTHER_PUBLIC_KEY)
         .unwrap();
-    let power = h.oci().container_instances();
+    let power = h.oci().await.container_instances();
 
     match power.observe(&ci).await {
         Err(PowerError::Unauthorized(m)) => {
@@ -295,7 +318,7 @@ async fn resource_principal_as_literals_and_as_files() {
     for as_files in [false, true] {
         let h = Harness::resource_principal(as_files).await;
         let ci = h.sim.add_container_instance("game-1", "INACTIVE");
-        let oci = h.oci();
+        let oci = h.oci().await;
         assert_eq!(oci.region(), "us-ashburn-1");
         let out = run(&*oci.container_instances(), &ci, Action::Start).await;
         assert_succeeded(&out, "INACTIVE", "ACTIVE");
@@ -325,7 +348,7 @@ async fn a_rotated_session_token_file_is_picked_up_before_it_expires() {
     let first = mint(Duration::from_secs(120));
     std::fs::write(&rpst, &first).unwrap();
     let ci = h.sim.add_container_instance("game-1", "ACTIVE");
-    let power = h.oci().container_instances();
+    let power = h.oci().await.container_instances();
     power.observe(&ci).await.unwrap();
     // The platform rotates the file; the next request signs with the new token.
     let second = mint(Duration::from_secs(3600));
@@ -357,7 +380,7 @@ async fn a_refused_session_token_is_re_read_once() {
     // A token valid for an hour, but bound to another key: OCI refuses it.
     std::fs::write(&rpst, mint(OTHER_PUBLIC_KEY)).unwrap();
     let ci = h.sim.add_container_instance("game-1", "ACTIVE");
-    let power = h.oci().container_instances();
+    let power = h.oci().await.container_instances();
     let public_key = key("public_key_pem");
     std::fs::write(&rpst, mint(&public_key)).unwrap();
     assert_eq!(power.observe(&ci).await.unwrap().state, "ACTIVE");
@@ -366,7 +389,7 @@ async fn a_refused_session_token_is_re_read_once() {
 
     // Nothing new in the file: the 401 stands, after one re-read.
     std::fs::write(&rpst, mint(OTHER_PUBLIC_KEY)).unwrap();
-    let power = h.oci().container_instances();
+    let power = h.oci().await.container_instances();
     h.sim.reset_counts();
     assert!(matches!(
         power.observe(&ci).await,
@@ -384,6 +407,7 @@ async fn a_request_that_times_out_is_retried() {
     );
     let power = h
         .oci_with_timeout(Duration::from_millis(300))
+        .await
         .container_instances();
     assert_eq!(power.observe(&ci).await.unwrap().state, "ACTIVE");
     // Stalled once, then answered (more on a machine too loaded for 300 ms).
@@ -404,7 +428,7 @@ async fn throttling_is_ridden_out_honouring_retry_after() {
         .retry_after(1)
         .times(1),
     );
-    let power = h.oci().container_instances();
+    let power = h.oci().await.container_instances();
     let t = Instant::now();
     let seen = power.observe(&ci).await.unwrap();
     assert_eq!(seen.state, "ACTIVE");
@@ -434,7 +458,7 @@ async fn throttling_is_ridden_out_honouring_retry_after() {
 async fn incorrect_state_is_left_to_the_core() {
     let h = Harness::api_key().await;
     let ci = h.sim.add_container_instance("game-1", "ACTIVE");
-    let power = h.oci().container_instances();
+    let power = h.oci().await.container_instances();
     match power.command(&ci, Command::Start).await {
         Err(PowerError::Rejected(m)) => assert!(m.contains("409 IncorrectState"), "{m}"),
         other => panic!("{other:?}"),
@@ -450,7 +474,7 @@ async fn incorrect_state_is_left_to_the_core() {
 async fn a_failed_work_request_fails_the_run() {
     let h = Harness::api_key().await;
     let ci = h.sim.add_container_instance("game-1", "INACTIVE");
-    let power = h.oci().container_instances();
+    let power = h.oci().await.container_instances();
     h.sim.fail_next_transition(&ci);
     let out = run(&*power, &ci, Action::Start).await;
     assert_eq!(out.kind, OutcomeKind::Failed, "{out:?}");
@@ -489,7 +513,7 @@ async fn a_secret_names_the_instance_to_start() {
     let h = Harness::api_key().await;
     let ci = h.sim.add_container_instance("game-1", "INACTIVE");
     let secret = h.sim.add_secret(&format!("{ci}\n"));
-    let oci = h.oci();
+    let oci = h.oci().await;
     let target = oci.secret(&secret).await.unwrap();
     assert_eq!(target, ci);
     let out = run(&*oci.container_instances(), &target, Action::Start).await;
@@ -504,7 +528,7 @@ async fn a_secret_names_the_instance_to_start() {
 #[tokio::test]
 async fn unknown_resources_and_a_dead_endpoint() {
     let h = Harness::api_key().await;
-    let oci = h.oci();
+    let oci = h.oci().await;
     let out = run(
         &*oci.compute(),
         "ocid1.instance.oc1.iad.nope",
@@ -534,7 +558,7 @@ async fn unknown_resources_and_a_dead_endpoint() {
 #[tokio::test]
 async fn odd_ids_are_refused_before_anything_is_sent() {
     let h = Harness::api_key().await;
-    let oci = h.oci();
+    let oci = h.oci().await;
     let ci = h.sim.add_container_instance("arena", "ACTIVE");
     let vm = h.sim.add_compute_instance("vm", "RUNNING");
     h.sim.reset_counts();
@@ -568,4 +592,228 @@ async fn odd_ids_are_refused_before_anything_is_sent() {
         invalid(oci.secret(id).await.map(drop), "secretId");
     }
     assert!(h.sim.requests().is_empty(), "{:?}", h.sim.requests());
+}
+
+// ------------------------------------------------------------ instance principal
+
+fn requests_to<'a>(
+    log: &'a [OciRequestRecord],
+    path: &'a str,
+) -> impl Iterator<Item = &'a OciRequestRecord> + 'a {
+    log.iter().filter(move |r| r.path == path)
+}
+
+fn api_key_ids(log: &[OciRequestRecord]) -> Vec<String> {
+    log.iter()
+        .filter(|r| r.path.starts_with("/2016") || r.path.starts_with("/2021"))
+        .filter_map(|r| r.key_id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn instance_principal_alone_starts_and_stops_a_compute_instance() {
+    let h = Harness::instance_principal(Duration::from_secs(1200)).await;
+    let vm = h.sim.add_compute_instance("cron-box", "RUNNING");
+    let oci = h.oci().await;
+    assert_eq!(
+        oci.region(),
+        "us-ashburn-1",
+        "iad resolved through canonicalRegionName"
+    );
+    let power = oci.compute();
+    assert_succeeded(&run(&*power, &vm, Action::Stop).await, "RUNNING", "STOPPED");
+    assert_succeeded(
+        &run(&*power, &vm, Action::Start).await,
+        "STOPPED",
+        "RUNNING",
+    );
+
+    let log = h.sim.requests();
+    for p in [
+        "/opc/v2/instance/region",
+        "/opc/v2/instance/canonicalRegionName",
+        "/opc/v2/identity/cert.pem",
+        "/opc/v2/identity/key.pem",
+        "/opc/v2/identity/intermediate.pem",
+    ] {
+        assert_eq!(requests_to(&log, p).count(), 1, "{p}: {log:?}");
+    }
+    let fed: Vec<_> = requests_to(&log, "/v1/x509").collect();
+    assert_eq!(fed.len(), 1, "one federation for the whole run");
+    assert_eq!(fed[0].status, 200);
+    let fingerprint = h.sim.instance_certificate_fingerprint().unwrap();
+    assert_eq!(
+        fed[0].key_id.as_deref(),
+        Some(format!("{}/fed-x509-sha256/{fingerprint}", h.sim.tenancy_id()).as_str())
+    );
+    let ids = api_key_ids(&log);
+    assert!(ids.len() >= 4, "{log:?}");
+    assert!(
+        ids.iter().all(|k| k.starts_with("ST$") && *k == ids[0]),
+        "one session token signs every call"
+    );
+}
+
+#[tokio::test]
+async fn oci_auth_names_the_instance_principal_even_with_a_config_file() {
+    let mut h = Harness::instance_principal(Duration::from_secs(1200)).await;
+    // A config file is there (it would win the fallback order)...
+    let home = tempfile::tempdir().unwrap();
+    let other = OciSim::start(OciSimConfig::default()).await.unwrap();
+    let api = gamefleet_sim::oci::api_key_identity(&other, home.path()).unwrap();
+    h.env
+        .extend(api.into_iter().filter(|(k, _)| k != "OCI_ENDPOINT"));
+    let vm = h.sim.add_compute_instance("cron-box", "STOPPED");
+    // ...and is used when nothing names a principal: its key is unknown here.
+    let power = h.oci().await.compute();
+    assert!(matches!(
+        power.observe(&vm).await,
+        Err(PowerError::Unauthorized(_))
+    ));
+    for value in ["instance_principal", "instance-principal"] {
+        h.env.insert("OCI_AUTH".into(), value.into());
+        let power = h.oci().await.compute();
+        assert_eq!(
+            power.observe(&vm).await.unwrap().state,
+            "STOPPED",
+            "{value}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expiring_instance_token_is_renewed_with_fresh_certificates() {
+    let h = Harness::instance_principal(Duration::from_secs(2)).await;
+    let vm = h.sim.add_compute_instance("cron-box", "RUNNING");
+    let power = h.oci().await.compute();
+    assert_eq!(power.observe(&vm).await.unwrap().state, "RUNNING");
+    // The instance's certificate rotates; the old one no longer federates.
+    let rotated = h.sim.rotate_instance_certificate();
+    // Past half-life (1 s) and past exp: the next call federates first.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(power.observe(&vm).await.unwrap().state, "RUNNING");
+
+    let log = h.sim.requests();
+    let fed: Vec<_> = requests_to(&log, "/v1/x509").collect();
+    assert_eq!(fed.len(), 2, "{log:?}");
+    assert!(fed.iter().all(|r| r.status == 200), "{fed:?}");
+    assert!(
+        fed[1].key_id.as_deref().unwrap().ends_with(&rotated),
+        "signed with the new leaf"
+    );
+    assert_ne!(fed[0].key_id, fed[1].key_id);
+    assert_eq!(
+        requests_to(&log, "/opc/v2/identity/cert.pem").count(),
+        2,
+        "re-fetched"
+    );
+    assert_eq!(requests_to(&log, "/opc/v2/identity/key.pem").count(), 2);
+    let ids = api_key_ids(&log);
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "a new session token");
+    assert!(
+        log.iter().all(|r| r.status == 200),
+        "no 401 on the way: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_401_federates_again_once() {
+    let h = Harness::instance_principal(Duration::from_secs(1200)).await;
+    let vm = h.sim.add_compute_instance("cron-box", "RUNNING");
+    let power = h.oci().await.compute();
+    let refused =
+        || OciFaultRule::new(OciOp::GetInstance, 401, "NotAuthenticated", "token revoked");
+    h.sim.fail_next(refused());
+    assert_eq!(power.observe(&vm).await.unwrap().state, "RUNNING");
+    let log = h.sim.requests();
+    let statuses: Vec<u16> = log
+        .iter()
+        .filter(|r| r.op == Some(OciOp::GetInstance))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [401, 200]);
+    assert_eq!(
+        requests_to(&log, "/v1/x509").count(),
+        2,
+        "federated again for the 401"
+    );
+    let ids = api_key_ids(&log);
+    assert_ne!(ids[0], ids[1], "the retry carries the new token");
+
+    // Refused again after the new token: one more federation, then the 401 stands.
+    h.sim.reset_counts();
+    h.sim.fail_next(refused().times(2));
+    assert!(matches!(
+        power.observe(&vm).await,
+        Err(PowerError::Unauthorized(_))
+    ));
+    assert_eq!(h.sim.count(OciOp::GetInstance), 2);
+    assert_eq!(h.sim.count(OciOp::FederateX509), 1);
+}
+
+#[tokio::test]
+async fn a_dead_metadata_service_is_an_error_naming_it() {
+    let mut h = Harness::instance_principal(Duration::from_secs(1200)).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    h.env.insert("OCI_METADATA_ENDPOINT".into(), dead.clone());
+    let err = h.try_oci(Duration::from_secs(5)).await.unwrap_err();
+    let PowerError::Unavailable(m) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        m.contains(&dead) && m.contains("OCI_METADATA_ENDPOINT"),
+        "{m}"
+    );
+    assert!(m.contains("instance metadata service"), "{m}");
+    let out = Outcome {
+        provider: "oci-compute",
+        resource: "x".into(),
+        action: Action::Start,
+        seen: None,
+        command: None,
+        reached: None,
+        kind: OutcomeKind::Error(err.clone()),
+        elapsed: Duration::ZERO,
+        message: m.clone(),
+    };
+    assert_eq!(
+        (
+            gamefleet::http::error::outcome_status(&out).as_u16(),
+            out.exit_code()
+        ),
+        (502, 1)
+    );
+
+    // The simulator's metadata service wants IMDS v2's header.
+    let bare = reqwest::get(format!("{}/opc/v2/identity/key.pem", h.sim.endpoint()))
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 401);
+}
+
+#[tokio::test]
+async fn instance_principal_debug_shows_no_key_or_token() {
+    let h = Harness::instance_principal(Duration::from_secs(1200)).await;
+    let vm = h.sim.add_compute_instance("cron-box", "RUNNING");
+    let oci = h.oci().await;
+    oci.compute().observe(&vm).await.unwrap();
+    let shown = format!("{oci:?}");
+    assert!(
+        shown.contains("InstancePrincipal") && shown.contains("us-ashburn-1"),
+        "{shown}"
+    );
+    let token = api_key_ids(&h.sim.requests())[0]
+        .trim_start_matches("ST$")
+        .to_owned();
+    let (leaf_key, _) = h.sim.instance_secrets().unwrap();
+    let key_line = leaf_key.lines().nth(1).unwrap().to_owned();
+    assert!(!shown.contains(&token), "{shown}");
+    assert!(!shown.contains(&key_line), "{shown}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
 }

@@ -6,7 +6,7 @@ pub mod token;
 
 pub use arm::{ArmClient, API_VERSION};
 
-use crate::cloud::provider::{Context, ProviderSpec};
+use crate::cloud::provider::{BuildFuture, Context, ProviderSpec};
 use crate::lifecycle::{Power, PowerError};
 use std::sync::Arc;
 
@@ -26,9 +26,9 @@ fn arm_configured(ctx: &Context) -> bool {
     ctx.existing::<ArmClient>(ARM_CLIENT).is_some()
 }
 
-fn build_aci(ctx: &Context) -> Result<Arc<dyn Power>, PowerError> {
+fn build_aci(ctx: &Context) -> BuildFuture<'_> {
     let arm = ctx.existing::<ArmClient>(ARM_CLIENT).ok_or_else(|| {
         PowerError::Config("provider 'aci' needs Azure settings (AZURE_SUBSCRIPTION_ID, and a credential); they are not configured here".into())
-    })?;
-    Ok(Arc::new(power::AciPower::new(arm)))
+    });
+    Box::pin(async move { Ok(Arc::new(power::AciPower::new(arm?)) as Arc<dyn Power>) })
 }

@@ -23,7 +23,7 @@
 pub mod ecs;
 pub mod sign;
 
-use crate::cloud::provider::{Context, ProviderSpec};
+use crate::cloud::provider::{BuildFuture, Context, ProviderSpec};
 use crate::cloud::retry::Backoff;
 use crate::cloud::transport::Transport;
 use crate::lifecycle::{Power, PowerError};
@@ -50,8 +50,8 @@ fn configured(ctx: &Context) -> bool {
 }
 
 /// The family's one client, kept in the registry's context.
-pub fn shared(ctx: &Context) -> Result<Arc<EcsClient>, PowerError> {
-    ctx.shared("huawei", || client(ctx))
+pub async fn shared(ctx: &Context) -> Result<Arc<EcsClient>, PowerError> {
+    ctx.shared("huawei", async { client(ctx) }).await
 }
 
 fn client(ctx: &Context) -> Result<EcsClient, PowerError> {
@@ -112,6 +112,8 @@ pub fn stop_type(ctx: &Context) -> Result<StopType, PowerError> {
     }
 }
 
-fn build(ctx: &Context) -> Result<Arc<dyn Power>, PowerError> {
-    Ok(Arc::new(EcsPower::new(shared(ctx)?, stop_type(ctx)?)))
+fn build(ctx: &Context) -> BuildFuture<'_> {
+    Box::pin(async move {
+        Ok(Arc::new(EcsPower::new(shared(ctx).await?, stop_type(ctx)?)) as Arc<dyn Power>)
+    })
 }

@@ -1,11 +1,24 @@
-//! Who signs OCI requests: an API key from an OCI config file, or the resource
-//! principal (v2.2) OCI Functions hands a function in its environment.
+//! Who signs OCI requests: an API key from an OCI config file, the resource
+//! principal (v2.2) OCI Functions hands a function in its environment, or the
+//! instance principal of the OCI instance gamefleet runs on
+//! ([`super::instance_principal`]).
 //!
-//! [`from_env`] picks one, reading the environment through an injected lookup:
+//! [`from_env`] picks one, reading the environment through an injected lookup.
+//! `OCI_AUTH` names it; unset, the first that applies wins:
+//!
+//! 1. resource principal, when `OCI_RESOURCE_PRINCIPAL_VERSION` is set;
+//! 2. API key, when `OCI_CONFIG_FILE` is set (it must then be readable) or
+//!    `~/.oci/config` exists;
+//! 3. instance principal (the metadata service of the instance we run on).
+//!
+//! This is the OCI start-compute seed's order (resource principal inside OCI
+//! Functions, else the instance's own identity), with a config file — which
+//! someone put there on purpose — before the metadata service.
 //!
 //! | variable | meaning | default |
 //! |---|---|---|
-//! | `OCI_RESOURCE_PRINCIPAL_VERSION` | set ⇒ resource principal (only `2.2`) | unset ⇒ config file |
+//! | `OCI_AUTH` | `resource_principal`, `api_key` (or `config_file`), `instance_principal` (`-` or `_`) | the order above |
+//! | `OCI_RESOURCE_PRINCIPAL_VERSION` | set ⇒ resource principal (only `2.2`) | unset |
 //! | `OCI_RESOURCE_PRINCIPAL_RPST` | session token (JWT), literal or absolute path | required for RP |
 //! | `OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM` | its private key, literal PEM or absolute path | required for RP |
 //! | `OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM_PASSPHRASE` | key passphrase, a path when the key is one | none |
@@ -13,12 +26,17 @@
 //! | `OCI_CONFIG_FILE` | OCI config file | `~/.oci/config` |
 //! | `OCI_CONFIG_PROFILE` | its profile | `DEFAULT` |
 //! | `HOME` | for `~` | required when `~` is used |
+//! | `OCI_METADATA_ENDPOINT` | instance metadata service (instance principal) | `http://169.254.169.254` |
+//! | `OCI_FEDERATION_ENDPOINT` | auth service base URL (instance principal) | `https://auth.<region>.<realm domain>` |
 //!
-//! Errors name the variable, file, profile or key at fault, never a key,
-//! passphrase or token.
+//! Errors name the variable, file, profile, key or endpoint at fault, never a
+//! key, passphrase or token.
 
+use super::instance_principal::{self, InstancePrincipal};
 use super::sign::PrivateKey;
+use crate::cloud::retry::Backoff;
 use crate::lifecycle::PowerError;
+use async_trait::async_trait;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
@@ -27,6 +45,7 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::RsaPrivateKey;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -60,40 +79,129 @@ impl fmt::Debug for Identity {
 }
 
 /// A source of signing identities.
+#[async_trait]
 pub trait Credentials: Send + Sync + fmt::Debug {
-    /// The identity for the next request (may re-read a rotated token).
-    fn identity(&self) -> Result<Identity, PowerError>;
+    /// The identity for the next request (may re-read a rotated token, or
+    /// federate again for a new one).
+    async fn identity(&self) -> Result<Identity, PowerError>;
     /// The region these credentials belong to (endpoints are built from it).
     fn region(&self) -> &str;
-    /// OCI refused a signature: re-read what can be re-read. `Ok(true)` when
-    /// the identity changed, so the request is worth sending again.
-    fn refresh(&self) -> Result<bool, PowerError> {
+    /// OCI refused a request signed with `rejected`: re-read (or re-federate)
+    /// what can be. `Ok(true)` when the identity changed, so the request is
+    /// worth sending again.
+    async fn refresh(&self, _rejected: &Identity) -> Result<bool, PowerError> {
         Ok(false)
     }
 }
 
-/// Resource principal when `OCI_RESOURCE_PRINCIPAL_VERSION` is set, else the config file.
-pub fn from_env(env: Env) -> Result<Arc<dyn Credentials>, PowerError> {
-    if let Some(version) = env("OCI_RESOURCE_PRINCIPAL_VERSION") {
-        return Ok(Arc::new(ResourcePrincipal::from_env(&version, env)?));
+/// Which principal the environment asks for (the synchronous half of [`from_env`]).
+pub enum Principal {
+    /// API key or resource principal: read, ready to sign.
+    Ready(Arc<dyn Credentials>),
+    /// Instance principal: the metadata service still has to be asked.
+    Instance(instance_principal::Settings),
+}
+
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::Ready(c) => f.debug_tuple("Ready").field(c).finish(),
+            Principal::Instance(s) => f.debug_tuple("Instance").field(s).finish(),
+        }
     }
+}
+
+/// The credentials the environment names ([`select`]); an instance principal
+/// federates here (metadata service, then the auth service, with `http` and
+/// `backoff`). The environment is read before the future is returned, so the
+/// future borrows nothing.
+pub fn from_env(
+    env: Env,
+    http: &reqwest::Client,
+    backoff: Backoff,
+) -> impl Future<Output = Result<Arc<dyn Credentials>, PowerError>> + Send + 'static {
+    let selected = select(env);
+    let http = http.clone();
+    async move {
+        match selected? {
+            Principal::Ready(c) => Ok(c),
+            Principal::Instance(settings) => {
+                let ip = InstancePrincipal::federate(settings, http, backoff).await?;
+                Ok(Arc::new(ip) as Arc<dyn Credentials>)
+            }
+        }
+    }
+}
+
+/// `OCI_AUTH`, else the order in the module docs.
+pub fn select(env: Env) -> Result<Principal, PowerError> {
+    let auth = env("OCI_AUTH")
+        .map(|v| v.trim().to_ascii_lowercase().replace('-', "_"))
+        .filter(|v| !v.is_empty());
+    let rp_version = env("OCI_RESOURCE_PRINCIPAL_VERSION").filter(|v| !v.trim().is_empty());
+    match auth.as_deref() {
+        Some("instance_principal") => {
+            return Ok(Principal::Instance(instance_principal::Settings::from_env(env)?))
+        }
+        Some("resource_principal") => {
+            let version = rp_version.ok_or_else(|| {
+                PowerError::Config(
+                    "OCI_AUTH=resource_principal, but OCI_RESOURCE_PRINCIPAL_VERSION is not set"
+                        .into(),
+                )
+            })?;
+            return Ok(Principal::Ready(Arc::new(ResourcePrincipal::from_env(
+                &version, env,
+            )?)));
+        }
+        Some("api_key" | "config_file") => return config_file(env, true),
+        Some(other) => {
+            return Err(PowerError::Config(format!(
+                "OCI_AUTH={other:?} is not one of resource_principal, api_key (config_file), instance_principal"
+            )))
+        }
+        None => {}
+    }
+    if let Some(version) = rp_version {
+        return Ok(Principal::Ready(Arc::new(ResourcePrincipal::from_env(
+            &version, env,
+        )?)));
+    }
+    config_file(env, false)
+}
+
+/// The API key of a config file. `required` (or an explicit `OCI_CONFIG_FILE`):
+/// a missing file is an error; otherwise a missing `~/.oci/config` (or `HOME`)
+/// means the instance principal.
+fn config_file(env: Env, required: bool) -> Result<Principal, PowerError> {
     let home = env("HOME");
-    let path = match env("OCI_CONFIG_FILE").filter(|p| !p.trim().is_empty()) {
+    let explicit = env("OCI_CONFIG_FILE").filter(|p| !p.trim().is_empty());
+    let path = match &explicit {
         Some(p) => expand_home(p.trim(), home.as_deref(), "OCI_CONFIG_FILE")?,
+        None if !required && home.as_deref().is_none_or(str::is_empty) => {
+            return Ok(Principal::Instance(instance_principal::Settings::from_env(
+                env,
+            )?))
+        }
         None => expand_home(
             "~/.oci/config",
             home.as_deref(),
             "OCI_CONFIG_FILE (default)",
         )?,
     };
+    if explicit.is_none() && !required && !path.exists() {
+        return Ok(Principal::Instance(instance_principal::Settings::from_env(
+            env,
+        )?));
+    }
     let profile = env("OCI_CONFIG_PROFILE")
         .filter(|p| !p.trim().is_empty())
         .unwrap_or_else(|| "DEFAULT".to_owned());
-    Ok(Arc::new(ApiKey::from_config_file(
+    Ok(Principal::Ready(Arc::new(ApiKey::from_config_file(
         &path,
         profile.trim(),
         home.as_deref(),
-    )?))
+    )?)))
 }
 
 // ---------------------------------------------------------------------------
@@ -179,8 +287,9 @@ impl ApiKey {
     }
 }
 
+#[async_trait]
 impl Credentials for ApiKey {
-    fn identity(&self) -> Result<Identity, PowerError> {
+    async fn identity(&self) -> Result<Identity, PowerError> {
         Ok(Identity {
             key_id: self.key_id.clone(),
             key: self.key.clone(),
@@ -477,8 +586,9 @@ fn not_a_token(rpst: &Source) -> PowerError {
     ))
 }
 
+#[async_trait]
 impl Credentials for ResourcePrincipal {
-    fn identity(&self) -> Result<Identity, PowerError> {
+    async fn identity(&self) -> Result<Identity, PowerError> {
         let mut session = self.session()?;
         if matches!(self.rpst, Source::File(_)) && expires_soon(session.expires, SystemTime::now())
         {
@@ -494,7 +604,7 @@ impl Credentials for ResourcePrincipal {
         &self.region
     }
 
-    fn refresh(&self) -> Result<bool, PowerError> {
+    async fn refresh(&self, _rejected: &Identity) -> Result<bool, PowerError> {
         if !matches!(self.rpst, Source::File(_)) {
             return Ok(false);
         }

@@ -5,7 +5,8 @@
 //! particular 409 `IncorrectState`, which the lifecycle core decides about.
 //! Each attempt is signed afresh (new `date`). A 401 makes the credentials
 //! re-read a rotated session token once ([`Credentials::refresh`]); if it
-//! changed, the request is sent again.
+//! changed, the request is sent again (an instance principal federates
+//! again for it).
 
 use super::auth::Credentials;
 use super::sign::{self, CONTENT_TYPE};
@@ -177,7 +178,7 @@ impl std::fmt::Debug for Signer {
 #[async_trait::async_trait]
 impl Authenticator<PowerError> for Signer {
     async fn authorize(&self, req: &Outgoing) -> Result<Vec<(&'static str, String)>, PowerError> {
-        let id = self.0.identity()?;
+        let id = self.0.identity().await?;
         let date = httpdate::fmt_http_date(SystemTime::now());
         let body = req.body.as_deref().unwrap_or_default();
         let signed = sign::sign(&req.method, &req.url, body, &date, &id.key_id, &id.key)?;
@@ -185,7 +186,9 @@ impl Authenticator<PowerError> for Signer {
     }
 
     async fn reauthenticate(&self) -> Result<bool, PowerError> {
-        self.0.refresh()
+        // The identity in use now (another request may have renewed it already).
+        let current = self.0.identity().await?;
+        self.0.refresh(&current).await
     }
 }
 

@@ -2,7 +2,11 @@
 //! lifecycle core's [`Power`] port, Vault secrets, over one signed HTTP client.
 //!
 //! * [`sign`]: API request signatures (Signature Version 1, rsa-sha256);
-//! * [`auth`]: who signs — API key from `~/.oci/config`, or resource principal v2.2;
+//! * [`auth`]: who signs — API key from `~/.oci/config`, resource principal v2.2,
+//!   or [`instance_principal`] (the metadata service's certificate, federated
+//!   for a session token); `OCI_AUTH` picks one, else resource principal if its
+//!   environment is set, else the config file if there is one, else instance
+//!   principal;
 //! * [`client`]: endpoints, signing, retries, error mapping;
 //! * [`container_instances`], [`compute`]: the two `Power` providers;
 //! * [`vault`]: secret bundles.
@@ -19,6 +23,7 @@ pub mod auth;
 pub mod client;
 pub mod compute;
 pub mod container_instances;
+pub mod instance_principal;
 pub mod ocid;
 pub mod sign;
 pub mod vault;
@@ -28,10 +33,11 @@ pub use client::{Endpoints, OciClient, Service};
 pub use compute::{Compute, StopMode};
 pub use container_instances::ContainerInstances;
 
-use crate::cloud::provider::{Context, ProviderSpec};
+use crate::cloud::provider::{BuildFuture, Context, ProviderSpec};
 use crate::cloud::retry::Backoff;
 use crate::lifecycle::{Power, PowerError};
 use serde_json::Value;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,16 +80,16 @@ fn configured(ctx: &Context) -> bool {
 }
 
 /// The family's one client (credentials read once), kept in the registry's context.
-pub fn shared(ctx: &Context) -> Result<Arc<OciProviders>, PowerError> {
-    ctx.shared("oci", || OciProviders::from_env(&*ctx.env))
+pub async fn shared(ctx: &Context) -> Result<Arc<OciProviders>, PowerError> {
+    ctx.shared("oci", OciProviders::from_env(&*ctx.env)).await
 }
 
-fn build_container_instances(ctx: &Context) -> Result<Arc<dyn Power>, PowerError> {
-    Ok(shared(ctx)?.container_instances())
+fn build_container_instances(ctx: &Context) -> BuildFuture<'_> {
+    Box::pin(async move { Ok(shared(ctx).await?.container_instances()) })
 }
 
-fn build_compute(ctx: &Context) -> Result<Arc<dyn Power>, PowerError> {
-    Ok(shared(ctx)?.compute())
+fn build_compute(ctx: &Context) -> BuildFuture<'_> {
+    Box::pin(async move { Ok(shared(ctx).await?.compute()) })
 }
 
 /// Per-request timeout of OCI calls (each retry gets its own).
@@ -94,7 +100,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```no_run
 /// # async fn demo() -> Result<(), gamefleet::lifecycle::PowerError> {
 /// use gamefleet::cloud::oci::OciProviders;
-/// let oci = OciProviders::from_env(&|k: &str| std::env::var(k).ok())?;
+/// let oci = OciProviders::from_env(&|k: &str| std::env::var(k).ok()).await?;
 /// let target = oci.secret("ocid1.vaultsecret.oc1..x").await?;
 /// let power = oci.container_instances();
 /// let seen = power.observe(&target).await?;
@@ -106,13 +112,16 @@ pub struct OciProviders {
 }
 
 impl OciProviders {
-    /// Credentials from the environment ([`auth::from_env`]: resource principal
-    /// or config file), endpoints from `OCI_ENDPOINT` or the credentials'
-    /// region, a new pooled HTTP client, the default [`Backoff`].
-    pub fn from_env(env: Env) -> Result<Self, PowerError> {
+    /// Credentials from the environment ([`auth::from_env`]: `OCI_AUTH`, or
+    /// resource principal, config file, instance principal in that order),
+    /// endpoints from `OCI_ENDPOINT` or the credentials' region, a new pooled
+    /// HTTP client, the default [`Backoff`]. The environment is read before the
+    /// future is returned; an instance principal federates while it runs.
+    pub fn from_env(env: Env) -> impl Future<Output = Result<Self, PowerError>> + Send + 'static {
         let http = crate::cloud::transport::http_client(REQUEST_TIMEOUT)
-            .map_err(|e| PowerError::Config(format!("cannot build the OCI HTTP client: {e}")))?;
-        Self::from_env_with(env, http, Backoff::default())
+            .map_err(|e| PowerError::Config(format!("cannot build the OCI HTTP client: {e}")));
+        let built = http.map(|http| Self::from_env_with(env, http, Backoff::default()));
+        async move { built?.await }
     }
 
     /// As [`OciProviders::from_env`], with the caller's HTTP client and backoff.
@@ -120,15 +129,22 @@ impl OciProviders {
         env: Env,
         http: reqwest::Client,
         backoff: Backoff,
-    ) -> Result<Self, PowerError> {
-        let credentials = auth::from_env(env)?;
-        let endpoints = Endpoints::from_env(env, credentials.region())?;
-        Ok(Self::new(OciClient::new(
-            http,
-            credentials,
-            endpoints,
-            backoff,
-        )))
+    ) -> impl Future<Output = Result<Self, PowerError>> + Send + 'static {
+        let credentials = auth::from_env(env, &http, backoff.clone());
+        let endpoint = env("OCI_ENDPOINT").filter(|v| !v.trim().is_empty());
+        async move {
+            let credentials = credentials.await?;
+            let endpoints = match endpoint {
+                Some(base) => Endpoints::single(&base)?,
+                None => Endpoints::for_region(credentials.region())?,
+            };
+            Ok(Self::new(OciClient::new(
+                http,
+                credentials,
+                endpoints,
+                backoff,
+            )))
+        }
     }
 
     pub fn new(client: OciClient) -> Self {

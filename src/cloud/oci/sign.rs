@@ -99,6 +99,32 @@ pub fn sign(
     key_id: &str,
     key: &PrivateKey,
 ) -> Result<Signed, PowerError> {
+    sign_with(method, url, body, date, key_id, key, true)
+}
+
+/// As [`sign`], without `host` among the signed headers: what the X.509
+/// federation endpoint of the auth service is sent (instance principal;
+/// providers.md §3.3, oci-go-sdk `federation_client.go`).
+pub fn sign_without_host(
+    method: &Method,
+    url: &url::Url,
+    body: &[u8],
+    date: &str,
+    key_id: &str,
+    key: &PrivateKey,
+) -> Result<Signed, PowerError> {
+    sign_with(method, url, body, date, key_id, key, false)
+}
+
+fn sign_with(
+    method: &Method,
+    url: &url::Url,
+    body: &[u8],
+    date: &str,
+    key_id: &str,
+    key: &PrivateKey,
+    with_host: bool,
+) -> Result<Signed, PowerError> {
     let host = host_header(url)
         .ok_or_else(|| PowerError::Config(format!("cannot sign a request to {url}: no host")))?;
     let mut target = format!("{} {}", method.as_str().to_ascii_lowercase(), url.path());
@@ -108,11 +134,11 @@ pub fn sign(
     }
 
     let mut headers: Vec<(&'static str, String)> = vec![("date", date.to_owned())];
-    let mut signed: Vec<(&'static str, String)> = vec![
-        ("date", date.to_owned()),
-        ("(request-target)", target),
-        ("host", host),
-    ];
+    let mut signed: Vec<(&'static str, String)> =
+        vec![("date", date.to_owned()), ("(request-target)", target)];
+    if with_host {
+        signed.push(("host", host));
+    }
     if signs_body(method) {
         let body_headers = [
             ("content-length", body.len().to_string()),

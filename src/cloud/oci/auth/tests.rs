@@ -40,6 +40,22 @@ fn vector_signature(key: &PrivateKey) -> String {
     .signature
 }
 
+/// [`select`] for the principals that need no network (the tests' old `from_env`).
+fn from_env(env: Env) -> Result<Arc<dyn Credentials>, PowerError> {
+    match select(env)? {
+        Principal::Ready(c) => Ok(c),
+        Principal::Instance(s) => panic!("expected API key or resource principal, got {s:?}"),
+    }
+}
+
+/// API keys and resource principals answer without awaiting anything.
+trait Now: std::future::Future + Sized {
+    fn now(self) -> Self::Output {
+        futures::executor::block_on(self)
+    }
+}
+impl<F: std::future::Future> Now for F {}
+
 fn config_err(r: Result<impl std::fmt::Debug, PowerError>) -> String {
     match r {
         Err(PowerError::Config(m)) => m,
@@ -78,13 +94,13 @@ fn config_file_profiles_inherit_default_and_expand_home() {
     let c = from_env(&env_of(&[("HOME", h)])).unwrap();
     assert_eq!(c.region(), "us-ashburn-1");
     assert_eq!(
-        c.identity().unwrap().key_id,
+        c.identity().now().unwrap().key_id,
         "ocid1.tenancy.oc1..t/ocid1.user.oc1..default/aa:bb"
     );
 
     let c = from_env(&env_of(&[("HOME", h), ("OCI_CONFIG_PROFILE", "PROD")])).unwrap();
     assert_eq!(c.region(), "eu-frankfurt-1");
-    let id = c.identity().unwrap();
+    let id = c.identity().now().unwrap();
     assert_eq!(id.key_id, "ocid1.tenancy.oc1..t/ocid1.user.oc1..prod/aa:bb");
     assert_eq!(vector_signature(&id.key), vector_signature(&fixture_key()));
 
@@ -106,7 +122,7 @@ fn config_file_profiles_inherit_default_and_expand_home() {
         ("OCI_CONFIG_PROFILE", "X"),
     ]))
     .unwrap();
-    assert_eq!(c.identity().unwrap().key_id, "t/u/f");
+    assert_eq!(c.identity().now().unwrap().key_id, "t/u/f");
 }
 
 #[test]
@@ -135,7 +151,15 @@ fn config_file_errors_name_the_file_profile_and_key() {
         "{m}"
     );
 
-    let m = config_err(from_env(&env_of(&[])));
+    // Nothing configured (no HOME, no config file): the instance principal.
+    assert!(matches!(select(&env_of(&[])), Ok(Principal::Instance(_))));
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        select(&env_of(&[("HOME", empty.path().to_str().unwrap())])),
+        Ok(Principal::Instance(_))
+    ));
+    // Asked for by name, a config file must be there.
+    let m = config_err(from_env(&env_of(&[("OCI_AUTH", "api_key")])));
     assert!(m.contains("HOME is not set"), "{m}");
 
     let home = home_with(
@@ -241,7 +265,7 @@ fn encrypted_pkcs8_with_pass_phrase_from_the_config_file() {
     std::fs::write(home.path().join(".oci/enc.pem"), ENCRYPTED_PKCS8).unwrap();
     let c = from_env(&env_of(&[("HOME", home.path().to_str().unwrap())])).unwrap();
     assert_eq!(
-        vector_signature(&c.identity().unwrap().key),
+        vector_signature(&c.identity().now().unwrap().key),
         vector_signature(&fixture_key())
     );
     assert!(!format!("{c:?}").contains("correct-horse"));
@@ -290,7 +314,7 @@ fn resource_principal_from_literals() {
     ]))
     .unwrap();
     assert_eq!(c.region(), "us-phoenix-1");
-    let id = c.identity().unwrap();
+    let id = c.identity().now().unwrap();
     assert_eq!(id.key_id, format!("ST${token}"));
     assert_eq!(vector_signature(&id.key), vector_signature(&fixture_key()));
     let shown = format!("{id:?} {c:?}");
@@ -320,7 +344,7 @@ fn resource_principal_from_files_with_an_encrypted_key() {
         ("OCI_RESOURCE_PRINCIPAL_REGION", "us-phoenix-1"),
     ]))
     .unwrap();
-    let id = c.identity().unwrap();
+    let id = c.identity().now().unwrap();
     assert_eq!(id.key_id, format!("ST${token}"));
     assert_eq!(vector_signature(&id.key), vector_signature(&fixture_key()));
 }
@@ -346,11 +370,11 @@ fn a_file_token_is_re_read_within_five_minutes_of_exp() {
     let c = from_env(&env(&rpst)).unwrap();
     let fresh = jwt(now() + 3600, "fresh");
     std::fs::write(&rpst, &fresh).unwrap();
-    assert_eq!(c.identity().unwrap().key_id, format!("ST${fresh}"));
+    assert_eq!(c.identity().now().unwrap().key_id, format!("ST${fresh}"));
 
     // Now valid for an hour: a newer file is not read until it matters.
     std::fs::write(&rpst, jwt(now() + 7200, "newer")).unwrap();
-    assert_eq!(c.identity().unwrap().key_id, format!("ST${fresh}"));
+    assert_eq!(c.identity().now().unwrap().key_id, format!("ST${fresh}"));
 
     // A token valid 6 min is kept; the 5-minute edge is inclusive.
     assert!(!expires_soon(now() + 360, SystemTime::now()));
@@ -365,13 +389,13 @@ fn a_file_token_is_re_read_within_five_minutes_of_exp() {
         ("OCI_RESOURCE_PRINCIPAL_REGION", "r"),
     ]))
     .unwrap();
-    assert_eq!(c.identity().unwrap().key_id, format!("ST${old}"));
+    assert_eq!(c.identity().now().unwrap().key_id, format!("ST${old}"));
 
     // A rotated file that is no token is an error, naming the file.
     std::fs::write(&rpst, jwt(now() + 60, "expiring")).unwrap();
     let c = from_env(&env(&rpst)).unwrap();
     std::fs::write(&rpst, "garbage").unwrap();
-    let m = config_err(c.identity());
+    let m = config_err(c.identity().now());
     assert!(
         m.contains(rpst.to_str().unwrap()) && m.contains("not a session token"),
         "{m}"

@@ -121,11 +121,21 @@ enum Route {
     WorkRequestErrors(String),
     Instance(String),
     SecretBundle(String),
+    /// `/opc/v2/<path>`: the instance metadata service.
+    Metadata(String),
+    /// `/v1/x509`: instance-principal federation.
+    Federation,
     Unknown,
 }
 
 /// Paths are case-sensitive, without empty segments or a trailing slash.
 fn parse_route(path: &str) -> Route {
+    if let Some(p) = path.strip_prefix("/opc/v2/") {
+        return Route::Metadata(p.to_string());
+    }
+    if path == "/v1/x509" {
+        return Route::Federation;
+    }
     let Some(rest) = path.strip_prefix('/') else {
         return Route::Unknown;
     };
@@ -166,13 +176,15 @@ impl Route {
             Route::Instance(_) if m == Method::GET => Some(OciOp::GetInstance),
             Route::Instance(_) if m == Method::POST => Some(OciOp::InstanceAction),
             Route::SecretBundle(_) if m == Method::GET => Some(OciOp::GetSecretBundle),
+            Route::Metadata(_) => Some(OciOp::GetMetadata),
+            Route::Federation if m == Method::POST => Some(OciOp::FederateX509),
             _ => None,
         }
     }
 
     fn allowed(&self) -> &'static str {
         match self {
-            Route::ContainerAction(..) => "POST",
+            Route::ContainerAction(..) | Route::Federation => "POST",
             Route::Instance(_) => "GET, POST",
             _ => "GET",
         }
@@ -185,8 +197,9 @@ impl Route {
             | Route::WorkRequest(id)
             | Route::WorkRequestErrors(id)
             | Route::Instance(id)
-            | Route::SecretBundle(id) => Some(id),
-            Route::Unknown => None,
+            | Route::SecretBundle(id)
+            | Route::Metadata(id) => Some(id),
+            Route::Federation | Route::Unknown => None,
         }
     }
 }
@@ -305,13 +318,17 @@ async fn handle(
             )
         }
     };
-    // 1. authentication
     let received = Received {
         method,
         target,
         headers,
         body: &body,
     };
+    // 0. the instance principal's services: their own authentication
+    if matches!(route, Route::Metadata(_) | Route::Federation) {
+        return instance_service(shared, &received, route, op, key_id).await;
+    }
+    // 1. authentication
     match signing::verify_request(&received, Utc::now(), shared.cfg.clock_skew_limit, |id| {
         resolve_key(shared, id)
     }) {
@@ -387,7 +404,68 @@ async fn handle(
             param("versionNumber"),
             param("secretVersionName"),
         ),
-        Route::Unknown => not_found(),
+        Route::Metadata(_) | Route::Federation | Route::Unknown => not_found(),
+    }
+}
+
+// ---------------------------------------------------------------- instance principal
+
+async fn instance_service(
+    shared: &Arc<OciShared>,
+    req: &Received<'_>,
+    route: &Route,
+    op: Option<OciOp>,
+    key_id: &mut Option<String>,
+) -> Response {
+    let Some(op) = op else {
+        return with_header(
+            oci_error(
+                405,
+                "MethodNotAllowed",
+                "The federation endpoint answers POST only.",
+            ),
+            "allow",
+            route.allowed(),
+        );
+    };
+    let rule = shared.lock().take_fault(op, route.resource());
+    if let Some(rule) = rule {
+        if let Some(d) = rule.delay {
+            tokio::time::sleep(d).await;
+        }
+        if rule.status != 0 {
+            return oci_error(rule.status, &rule.code, &rule.message);
+        }
+    }
+    let answer = match route {
+        Route::Metadata(_) => {
+            super::instance::metadata(shared, req.method, req.headers, &route_path(route))
+        }
+        _ => super::instance::federate(shared, req),
+    };
+    *key_id = answer.key_id.clone();
+    if answer.status >= 400 {
+        let v: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+        let part = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        return oci_error(answer.status, &part("code"), &part("message"));
+    }
+    let mut r = Response::new(Body::from(answer.body));
+    *r.status_mut() = status_code(answer.status);
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(if answer.json {
+            "application/json"
+        } else {
+            "text/plain"
+        }),
+    );
+    r
+}
+
+fn route_path(route: &Route) -> String {
+    match route {
+        Route::Metadata(p) => format!("/opc/v2/{p}"),
+        _ => "/v1/x509".to_string(),
     }
 }
 

@@ -33,8 +33,15 @@
 //!   `START` only from `STOPPED`, the others only from `RUNNING`).
 //! * Unknown paths and API versions answer 404 `NotAuthorizedOrNotFound` (after the
 //!   signature check), known paths with a method not simulated 405 `MethodNotAllowed`.
+//! * Instance principal ([`OciSim::enable_instance_principal`]): the metadata
+//!   service (`/opc/v2/...`, `Authorization: Bearer Oracle`) and the federation
+//!   endpoint (`POST /v1/x509`) answer on the same host, before any API-signature
+//!   check; see the `instance` module for what they check. Fault rules apply to
+//!   them as [`OciOp::GetMetadata`] (resource: the path after `/opc/v2/`) and
+//!   [`OciOp::FederateX509`].
 
 mod api;
+mod instance;
 mod signing;
 mod state;
 pub mod types;
@@ -65,6 +72,9 @@ pub struct OciSimConfig {
     /// `retry-after` (seconds) on `GetWorkRequest` answers while the work request is
     /// in progress (default `Some(1)`); `None` = no header.
     pub work_request_retry_after_secs: Option<u32>,
+    /// Lifetime of the instance-principal tokens `POST /v1/x509` mints (default
+    /// 20 min); [`OciSim::set_instance_token_lifetime`] changes it later.
+    pub instance_token_lifetime: Duration,
 }
 
 impl Default for OciSimConfig {
@@ -73,6 +83,7 @@ impl Default for OciSimConfig {
             transition_time: Duration::from_millis(300),
             clock_skew_limit: Duration::from_secs(300),
             work_request_retry_after_secs: Some(1),
+            instance_token_lifetime: Duration::from_secs(20 * 60),
         }
     }
 }
@@ -259,6 +270,77 @@ impl OciSim {
             lifetime,
             Utc::now(),
         ))
+    }
+
+    // ------------------------------------------------------------ instance principal
+
+    /// Gives the simulated instance an identity: an intermediate CA and an
+    /// RSA-2048 leaf certificate (subject `O=opc-tenant:<tenancy_id>`), served by
+    /// the metadata service, accepted by `POST /v1/x509`. No-op when enabled.
+    /// Generates an RSA key: up to a second or so in a debug build.
+    ///
+    /// # Panics
+    /// If the certificates cannot be made (a bug).
+    pub fn enable_instance_principal(&self) {
+        let shared = self.shared();
+        if shared.lock().instance.is_some() {
+            return;
+        }
+        let lifetime = shared.cfg.instance_token_lifetime;
+        let id = instance::Identity::new(&shared.tenancy_id, &shared.compartment_id, lifetime)
+            .unwrap_or_else(|e| panic!("enable_instance_principal: {e}"));
+        shared.lock().instance.get_or_insert(id);
+    }
+
+    /// Issues a new leaf certificate and key (the intermediate stays): federation
+    /// with the old leaf answers 401 from now on. Returns the new fingerprint.
+    ///
+    /// # Panics
+    /// If the instance principal is not enabled.
+    pub fn rotate_instance_certificate(&self) -> String {
+        let shared = self.shared();
+        let leaf = {
+            let st = shared.lock();
+            let id = st
+                .instance
+                .as_ref()
+                .expect("enable_instance_principal first");
+            id.issue_leaf(&shared.tenancy_id, &shared.compartment_id)
+        }
+        .unwrap_or_else(|e| panic!("rotate_instance_certificate: {e}"));
+        let fp = leaf.fingerprint.clone();
+        if let Some(id) = shared.lock().instance.as_mut() {
+            id.leaf = leaf;
+        }
+        fp
+    }
+
+    /// Lifetime of the tokens minted from now on.
+    pub fn set_instance_token_lifetime(&self, lifetime: Duration) {
+        if let Some(id) = self.shared().lock().instance.as_mut() {
+            id.token_lifetime = lifetime;
+        }
+    }
+
+    /// SHA-256 fingerprint (lowercase colon hex) of the current leaf certificate.
+    pub fn instance_certificate_fingerprint(&self) -> Option<String> {
+        let st = self.shared().lock();
+        st.instance.as_ref().map(|i| i.leaf.fingerprint.clone())
+    }
+
+    /// The current leaf's private key (PKCS#1 PEM) and certificate (PEM): what
+    /// IMDS hands out, for tests that look for them in logs.
+    pub fn instance_secrets(&self) -> Option<(String, String)> {
+        let st = self.shared().lock();
+        st.instance
+            .as_ref()
+            .map(|i| (i.leaf.key_pem.clone(), i.leaf.cert_pem.clone()))
+    }
+
+    /// The simulated instance's OCID.
+    pub fn instance_principal_id(&self) -> Option<String> {
+        let st = self.shared().lock();
+        st.instance.as_ref().map(|i| i.instance_id.clone())
     }
 
     // ------------------------------------------------------------ resources
@@ -479,6 +561,19 @@ pub fn api_key_identity(
         ("OCI_CONFIG_PROFILE".into(), "GAMEFLEET".into()),
         ("OCI_ENDPOINT".into(), sim.endpoint()),
     ])
+}
+
+/// An instance-principal identity for a client under test: enables it in the
+/// simulator and returns the environment (`OCI_METADATA_ENDPOINT`,
+/// `OCI_FEDERATION_ENDPOINT`, `OCI_ENDPOINT`, all the simulator). Nothing else
+/// is configured: no config file, no resource principal.
+pub fn instance_principal_identity(sim: &OciSim) -> Vec<(String, String)> {
+    sim.enable_instance_principal();
+    vec![
+        ("OCI_METADATA_ENDPOINT".into(), sim.endpoint()),
+        ("OCI_FEDERATION_ENDPOINT".into(), sim.endpoint()),
+        ("OCI_ENDPOINT".into(), sim.endpoint()),
+    ]
 }
 
 #[cfg(test)]

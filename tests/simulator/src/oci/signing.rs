@@ -277,12 +277,47 @@ impl From<String> for AuthError {
     }
 }
 
+/// Headers the auth service's X.509 federation endpoint requires in the
+/// signature: the body headers and `date`/`x-date`, `(request-target)`; the
+/// SDKs do not sign `host` there (providers.md §3.3), so it is optional.
+pub(crate) fn check_federation_headers(method: &Method, signed: &[String]) -> Result<(), String> {
+    let has = |n: &str| signed.iter().any(|h| h == n);
+    if !has("date") && !has("x-date") {
+        return Err("the signed headers must include 'date' or 'x-date'".to_string());
+    }
+    for name in [
+        "(request-target)",
+        "content-length",
+        "content-type",
+        "x-content-sha256",
+    ] {
+        if !has(name) {
+            return Err(format!(
+                "the signed headers of a {method} federation request must include '{name}' (signed: \"{}\")",
+                signed.join(" ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The whole check; `Ok(keyId)` if the request is authentic. `resolve` maps a keyId
 /// to its public key (or says why it cannot).
 pub(crate) fn verify_request(
     req: &Received,
     now: DateTime<Utc>,
     skew_limit: Duration,
+    resolve: impl FnOnce(&str) -> Result<RsaPublicKey, String>,
+) -> Result<String, AuthError> {
+    verify_request_with(req, now, skew_limit, check_required_headers, resolve)
+}
+
+/// [`verify_request`] with another rule for the headers that must be signed.
+pub(crate) fn verify_request_with(
+    req: &Received,
+    now: DateTime<Utc>,
+    skew_limit: Duration,
+    required: fn(&Method, &[String]) -> Result<(), String>,
     resolve: impl FnOnce(&str) -> Result<RsaPublicKey, String>,
 ) -> Result<String, AuthError> {
     let auth = req
@@ -292,7 +327,7 @@ pub(crate) fn verify_request(
         .to_str()
         .map_err(|_| "the Authorization header is not printable ASCII".to_string())?;
     let params = parse_authorization(auth)?;
-    check_required_headers(req.method, &params.headers)?;
+    required(req.method, &params.headers)?;
     let text = signing_string(&params.headers, req)?;
     check_body(&params.headers, req)?;
     check_date(&params.headers, req, now, skew_limit)?;
@@ -363,6 +398,27 @@ pub(crate) fn mint_rpst(
     lifetime: Duration,
     now: DateTime<Utc>,
 ) -> String {
+    let claims = json!({
+        "sub": format!("ocid1.resource.oc1..{}", uuid::Uuid::new_v4()),
+        "ttype": "res",
+        "res_type": "containerinstance",
+        "res_tenant": tenancy,
+        "res_compartment": compartment,
+    });
+    mint_token(secret, key, claims, lifetime, now)
+}
+
+/// A session token (JWT, HMAC-SHA256 under `secret`) with `claims` plus `iss`,
+/// `aud`, `iat`, `exp` (`iat` + `lifetime`, rounded up to whole seconds), `jti`
+/// and the bound public key as `jwk`: what [`check_rpst`] accepts, for resource
+/// and instance principals alike.
+pub(crate) fn mint_token(
+    secret: &[u8],
+    key: &RsaPublicKey,
+    claims: Value,
+    lifetime: Duration,
+    now: DateTime<Utc>,
+) -> String {
     let iat = now.timestamp();
     let secs = lifetime.as_secs() + u64::from(lifetime.subsec_nanos() > 0);
     let exp = iat.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX));
@@ -370,19 +426,19 @@ pub(crate) fn mint_rpst(
     let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
     let kid = uuid::Uuid::new_v4().to_string();
     let header = json!({ "alg": "HS256", "typ": "JWT", "kid": "gamefleet-sim" });
-    let payload = json!({
+    let mut payload = json!({
         "iss": "authService.oracle.com",
         "aud": "oci",
-        "sub": format!("ocid1.resource.oc1..{kid}"),
-        "ttype": "res",
-        "res_type": "containerinstance",
-        "res_tenant": tenancy,
-        "res_compartment": compartment,
         "iat": iat,
         "exp": exp,
         "jti": uuid::Uuid::new_v4().to_string(),
         "jwk": { "kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid, "n": n, "e": e },
     });
+    if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), claims) {
+        for (k, v) in extra {
+            p.entry(k).or_insert(v);
+        }
+    }
     let signed = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),

@@ -324,6 +324,8 @@ pub(crate) struct Inner {
     pub faults: Vec<OciFaultRule>,
     pub requests: Vec<OciRequestRecord>,
     pub counts: HashMap<OciOp, usize>,
+    /// The instance principal's certificates (IMDS, federation), once enabled.
+    pub instance: Option<super::instance::Identity>,
 }
 
 impl Inner {

@@ -26,10 +26,14 @@ pub enum OciOp {
     InstanceAction,
     /// `GET /20190301/secretbundles/{id}`
     GetSecretBundle,
+    /// `GET /opc/v2/...`: the instance metadata service (any path).
+    GetMetadata,
+    /// `POST /v1/x509`: the auth service's instance-principal federation.
+    FederateX509,
 }
 
 impl OciOp {
-    pub const ALL: [OciOp; 9] = [
+    pub const ALL: [OciOp; 11] = [
         OciOp::GetContainerInstance,
         OciOp::StartContainerInstance,
         OciOp::StopContainerInstance,
@@ -39,6 +43,8 @@ impl OciOp {
         OciOp::GetInstance,
         OciOp::InstanceAction,
         OciOp::GetSecretBundle,
+        OciOp::GetMetadata,
+        OciOp::FederateX509,
     ];
 
     /// The operation name as the OCI SDKs spell it.
@@ -53,6 +59,8 @@ impl OciOp {
             OciOp::GetInstance => "GetInstance",
             OciOp::InstanceAction => "InstanceAction",
             OciOp::GetSecretBundle => "GetSecretBundle",
+            OciOp::GetMetadata => "GetMetadata",
+            OciOp::FederateX509 => "FederateX509",
         }
     }
 }

@@ -192,8 +192,11 @@ start() {
     local t0
     t0=$(now)
     # setsid + no inherited stdio: the server outlives the calling shell.
+    # One worker, one thread: with --threads 4, parallel test fixtures saw tokens with
+    # roles the user did not have (application credential creation then failed with
+    # "Could not find role assignment with role <manager>") and sporadic 500s.
     setsid "$VENV/bin/gunicorn" \
-        --bind "127.0.0.1:$KS_PORT" --workers 1 --threads 4 --timeout 60 \
+        --bind "127.0.0.1:$KS_PORT" --workers 1 --threads 1 --timeout 60 \
         --no-control-socket --pid "$PIDFILE" \
         --chdir "$KS_DIR" --pythonpath "$KS_DIR" \
         keystone_wsgi:application \

@@ -474,10 +474,11 @@ impl Keystone {
         Ok(self.auth("application credential login", body).await?.0)
     }
 
-    /// An unscoped token of the tenant's user (no project: Nova refuses it with 403).
+    /// An explicitly unscoped token of the tenant's user (without `"scope": "unscoped"`
+    /// Keystone scopes to the default project). Nova refuses it with 403.
     pub async fn unscoped_token(&self, tenant: &Tenant) -> Result<String> {
         let body = json!({ "auth": { "identity": { "methods": ["password"], "password": { "user": {
-            "id": tenant.user_id, "password": tenant.password } } } } });
+            "id": tenant.user_id, "password": tenant.password } } }, "scope": "unscoped" } });
         Ok(self.auth("unscoped password login", body).await?.0)
     }
 

@@ -2,7 +2,8 @@
 //! test machine: Azure Resource Manager (container groups), the App Service
 //! managed-identity token endpoint, Event Grid delivery through the Functions
 //! host, and a managed Azurite (Table Storage) for tests; plus, separately,
-//! the OCI APIs (container instances, compute, Vault secrets) in [`oci`].
+//! the OCI APIs (container instances, compute, Vault secrets) in [`oci`], and
+//! OpenStack Nova behind a real Keystone in [`nova`] (fixtures in [`keystone`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -25,6 +26,8 @@ pub mod events;
 pub mod host;
 pub mod huawei;
 mod identity;
+pub mod keystone;
+pub mod nova;
 pub mod oci;
 mod sim;
 mod state;

@@ -4,4 +4,5 @@ mod arm;
 mod common;
 mod events;
 mod identity;
+mod nova;
 mod oci;

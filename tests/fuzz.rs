@@ -326,7 +326,7 @@ fn target_verdict(provider: Option<&str>, field: &str, t: &str) -> Verdict {
         (_, Some("oci-container-instance")) => "computecontainerinstance",
         (_, Some("oci-compute")) => "instance",
         (_, Some("aci")) => return aci_verdict(t),
-        (_, Some("huawei-ecs")) => return uuid_verdict(t.trim()),
+        (_, Some("huawei-ecs" | "openstack")) => return uuid_verdict(t.trim()),
         // A provider this oracle does not know yet: its parser's word.
         (_, Some(_)) => return Unsure,
         _ => return Valid,

@@ -3,6 +3,7 @@
 pub mod azure;
 pub mod huawei;
 pub mod oci;
+pub mod openstack;
 pub mod provider;
 pub mod registry;
 pub mod retry;

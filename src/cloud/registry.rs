@@ -27,6 +27,7 @@ pub static PROVIDERS: &[&ProviderSpec] = &[
     &crate::cloud::oci::COMPUTE,
     &crate::cloud::azure::ACI,
     &crate::cloud::huawei::ECS,
+    &crate::cloud::openstack::SERVER,
 ];
 
 /// A provider of [`PROVIDERS`], by name.

@@ -37,6 +37,7 @@ pub fn kind_status(kind: &OutcomeKind) -> StatusCode {
             PowerError::Unauthorized(_) | PowerError::Unavailable(_) => StatusCode::BAD_GATEWAY,
             PowerError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
             PowerError::InvalidResource(_) => StatusCode::BAD_REQUEST,
+            PowerError::Conflict(_) => StatusCode::CONFLICT,
         },
     }
 }
@@ -53,6 +54,7 @@ pub fn kind_code(kind: &OutcomeKind) -> &'static str {
         OutcomeKind::Error(PowerError::Unavailable(_)) => "ProviderUnavailable",
         OutcomeKind::Error(PowerError::Config(_)) => "ProviderNotConfigured",
         OutcomeKind::Error(PowerError::InvalidResource(_)) => "InvalidResource",
+        OutcomeKind::Error(PowerError::Conflict(_)) => "StateConflict",
         _ => "Error",
     }
 }

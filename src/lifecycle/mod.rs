@@ -227,6 +227,10 @@ pub enum PowerError {
     /// The resource id given is not one this provider can address.
     #[error("{0}")]
     InvalidResource(String),
+    /// The provider refused the command for the resource's current state
+    /// (Nova's 409): the core reports it as refused.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// One compute resource kind on one provider.

@@ -191,6 +191,10 @@ pub(crate) async fn follow(
     let (verb, done) = (command.verb(), command.done());
     let ticket: Ticket = match ticket {
         Ok(t) => t,
+        Err(PowerError::Conflict(why)) => {
+            let msg = format!("{} {resource} cannot {verb} now: {why}", v.noun);
+            return finish(out, OutcomeKind::Refused, msg);
+        }
         Err(e) => {
             let msg = format!("Failed to {verb} {} {resource}: {e}", v.noun.to_lowercase());
             return finish(out, OutcomeKind::Error(e), msg);

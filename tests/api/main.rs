@@ -15,6 +15,7 @@ mod huawei;
 mod legacy;
 mod list;
 mod monitor;
+mod openstack;
 mod power;
 mod reconcile;
 mod reporter;

@@ -47,6 +47,8 @@ pub(crate) struct Validator {
     cache: Mutex<HashMap<String, Cached>>,
     /// `GET /v3/auth/tokens` calls made (cache misses).
     pub validations: AtomicUsize,
+    /// The last token Keystone accepted (tests revoke it to see a client log in again).
+    pub last_valid: Mutex<Option<String>>,
 }
 
 fn expires_at(token: &Value) -> Option<DateTime<Utc>> {
@@ -68,6 +70,7 @@ impl Validator {
             service_token: tokio::sync::Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
             validations: AtomicUsize::new(0),
+            last_valid: Mutex::new(None),
         }
     }
 
@@ -104,6 +107,8 @@ impl Validator {
                 if let Some(left) = expires_at(t).and_then(|e| (e - Utc::now()).to_std().ok()) {
                     until = until.min(Instant::now() + left);
                 }
+                *self.last_valid.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(token.to_string());
                 (Outcome::Valid(Arc::new(caller)), until)
             }
             Ok(None) => (

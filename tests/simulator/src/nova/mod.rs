@@ -336,6 +336,16 @@ impl NovaSim {
     pub fn keystone_validations(&self) -> usize {
         self.shared().validator.validations.load(Ordering::Relaxed)
     }
+
+    /// The last caller token Keystone validated for this simulator.
+    pub fn last_valid_token(&self) -> Option<String> {
+        self.shared()
+            .validator
+            .last_valid
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 #[cfg(test)]

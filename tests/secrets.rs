@@ -8,6 +8,9 @@ use gamefleet::auth::SessionKeys;
 use gamefleet::fleet::{ContainerGroupName, GroupKey, ResourceGroup};
 use gamefleet::ports::SecretStore;
 use gamefleet_sim::azurite::{unique_table, Azurite, ACCOUNT_KEY};
+use gamefleet_sim::huawei::{HuaweiKey, HuaweiSim, HuaweiSimConfig};
+use gamefleet_sim::keystone::{AuthMethod, Keystone};
+use gamefleet_sim::nova::{NovaSim, NovaSimConfig};
 use gamefleet_sim::oci::{api_key_identity, OciSim, OciSimConfig};
 use gamefleet_sim::{EventConfig, FaultRule, Op, SimConfig, Simulator};
 use serde_json::{json, Value};
@@ -18,6 +21,8 @@ const API_KEY: &str = "matchmaker-secret-key-0123456789";
 const WRONG_API_KEY: &str = "guessed-secret-key-9876543210";
 const FUNCTION_KEY: &str = "host-function-key-ZZ9PluralZAlpha";
 const IDENTITY_HEADER: &str = "identity-header-secret-4242";
+const HUAWEI_AK: &str = "SECRETSTESTAK00001";
+const HUAWEI_SK: &str = "huawei-secret-key-never-logged-5150";
 
 #[tokio::test]
 async fn no_secret_reaches_the_logs() {
@@ -43,6 +48,23 @@ async fn no_secret_reaches_the_logs() {
     let oci_env = api_key_identity(&oci, home.path()).unwrap();
     let private_key = std::fs::read_to_string(home.path().join(".oci/key.pem")).unwrap();
     let ci = oci.add_container_instance("arena", "INACTIVE");
+    // Huawei (AK/SK signatures) and OpenStack (a real Keystone password login).
+    let huawei = HuaweiSim::start(HuaweiSimConfig::default()).await.unwrap();
+    huawei.add_key(HuaweiKey::permanent(HUAWEI_AK, HUAWEI_SK));
+    let ecs_server = huawei.add_server("srv", "SHUTOFF");
+    let keystone = Keystone::for_tests().await;
+    let nova = match &keystone {
+        Some(ks) => Some(
+            NovaSim::start(NovaSimConfig::new(ks.service_credentials()))
+                .await
+                .unwrap(),
+        ),
+        None => None,
+    };
+    let tenant = match (&keystone, &nova) {
+        (Some(ks), Some(n)) => Some(ks.tenant("secrets", &n.compute_url()).await.unwrap()),
+        _ => None,
+    };
 
     let log = tempfile::NamedTempFile::new().unwrap();
     let table = unique_table();
@@ -82,6 +104,16 @@ async fn no_secret_reaches_the_logs() {
         .kill_on_drop(true);
     for (k, v) in &oci_env {
         cmd.env(k, v);
+    }
+    cmd.env("HUAWEICLOUD_SDK_AK", HUAWEI_AK)
+        .env("HUAWEICLOUD_SDK_SK", HUAWEI_SK)
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", huawei.project_id())
+        .env("HUAWEICLOUD_ECS_ENDPOINT", huawei.endpoint())
+        .env("HUAWEICLOUD_CCE_ENDPOINT", huawei.endpoint());
+    if let Some(t) = &tenant {
+        for (k, v) in t.openstack_env(AuthMethod::Password) {
+            cmd.env(k, v);
+        }
     }
     let mut child = cmd.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -209,6 +241,16 @@ async fn no_secret_reaches_the_logs() {
     // OCI: signed calls through the lifecycle core.
     let r = post("/api/Power", json!({"action": "start", "provider": "oci-container-instance", "resource": ci, "pollIntervalSeconds": 0.05}), API_KEY).await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Huawei: signed calls; OpenStack: a Keystone login and Nova calls with its token.
+    let r = post("/api/Power", json!({"action": "start", "provider": "huawei-ecs", "resource": ecs_server, "pollIntervalSeconds": 0.05}), API_KEY).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let mut openstack_token = None;
+    if let Some(n) = &nova {
+        let id = n.add_server("srv", "SHUTOFF");
+        let r = post("/api/Power", json!({"action": "start", "provider": "openstack", "resource": id, "pollIntervalSeconds": 0.05}), API_KEY).await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        openstack_token = n.last_valid_token();
+    }
     // Marked, collected.
     post(
         "/api/SetSessions",
@@ -262,6 +304,17 @@ async fn no_secret_reaches_the_logs() {
     for t in sim.issued_token_values() {
         secrets.push(("ARM access token".into(), t));
     }
+    secrets.push(("Huawei SK".into(), HUAWEI_SK.into()));
+    if let Some(t) = &tenant {
+        secrets.push(("OpenStack password".into(), t.password.clone()));
+        secrets.push((
+            "OpenStack application credential secret".into(),
+            t.app_credential.secret.clone(),
+        ));
+    }
+    if let Some(tok) = openstack_token {
+        secrets.push(("Keystone token".into(), tok));
+    }
     assert!(
         sim.issued_token_values().len() >= 2,
         "a refreshed token was issued"
@@ -288,6 +341,8 @@ async fn no_secret_reaches_the_logs() {
         "signature=\"",
         "x-identity-header:",
         "secureValue",
+        "SDK-HMAC-SHA256 Access=",
+        "x-auth-token:",
     ] {
         let hit = text.lines().find(|l| l.contains(marker));
         assert!(
@@ -297,7 +352,7 @@ async fn no_secret_reaches_the_logs() {
         );
     }
     println!(
-        "scanned {lines} log lines at RUST_LOG=trace for {} secrets and 7 markers: none found",
+        "scanned {lines} log lines at RUST_LOG=trace for {} secrets and 9 markers: none found",
         secrets.len()
     );
 }

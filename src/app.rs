@@ -51,6 +51,7 @@ pub fn build(config: &Config, env: crate::power::SharedEnv) -> Result<App, Build
             subscription_id: config.arm.subscription_id.clone(),
             set_sessions_url: config.set_sessions_url.clone(),
             api_keys: config.api_keys.clone(),
+            openstack_api_keys: config.openstack_api_keys.clone(),
             gc: config.gc.clone(),
         },
         last_reconcile: Default::default(),

@@ -11,6 +11,7 @@
 //! | `ACI_SET_SESSIONS_URL` | `https://$WEBSITE_HOSTNAME/api/ReportSessions` | URL given to every container for reporting its sessions |
 //! | `SESSION_TOKEN_KEYS` | – | `id:base64secret[,…]`: signs each container's `ACI_SESSIONS_TOKEN` (first signs, all verify) |
 //! | `GAMEFLEET_API_KEYS` | – | comma-separated keys; when set, every route but `GET /` and ReportSessions needs `X-API-Key` |
+//! | `OPENSTACK_API_KEYS` | – | keys of the seed's `GET /api/OpenStack` (`X-API-Key` or `api_key`) |
 //! | `GAMEFLEET_LISTEN` | `127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT` | listen address; a non-loopback one needs `GAMEFLEET_API_KEYS` |
 //! | `ARM_TIMEOUT` | `30s` | per-request timeout for ARM and the token endpoint |
 //! | `ARM_MAX_RETRIES` | `4` | retries of 429/5xx/timeouts per ARM call |
@@ -44,6 +45,8 @@ pub struct Config {
     pub session_keys: Option<crate::auth::SessionKeys>,
     /// `X-API-Key` values every route requires (`GAMEFLEET_API_KEYS`); empty = none required.
     pub api_keys: crate::auth::ApiKeys,
+    /// Keys of the seed's OpenStack API (`OPENSTACK_API_KEYS`); empty = that API answers 401.
+    pub openstack_api_keys: crate::auth::ApiKeys,
     /// Where to listen instead of 127.0.0.1:`FUNCTIONS_CUSTOMHANDLER_PORT` (`GAMEFLEET_LISTEN`).
     pub listen: Option<std::net::SocketAddr>,
     pub gc: GcConfig,
@@ -228,6 +231,12 @@ impl Config {
             }
             None => crate::auth::ApiKeys::default(),
         };
+        let openstack_api_keys = match get("OPENSTACK_API_KEYS") {
+            Some(spec) => {
+                crate::auth::ApiKeys::parse(&spec).map_err(|e| err("OPENSTACK_API_KEYS", e))?
+            }
+            None => crate::auth::ApiKeys::default(),
+        };
         let listen = match get("GAMEFLEET_LISTEN") {
             Some(l) => Some(l.trim().parse::<std::net::SocketAddr>().map_err(|_| {
                 err(
@@ -250,6 +259,7 @@ impl Config {
             set_sessions_url,
             session_keys,
             api_keys,
+            openstack_api_keys,
             listen,
             serve: ServeLimits::from_lookup(&get)?,
             gc: GcConfig {

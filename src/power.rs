@@ -379,6 +379,12 @@ impl PowerHub {
         self.providers.check_configuration().await
     }
 
+    /// The registry's context (providers that need more than one client, such
+    /// as OpenStack's other regions, build from it).
+    pub fn context(&self) -> &Context {
+        self.providers.context()
+    }
+
     pub async fn provider(&self, p: Provider) -> Result<Arc<dyn Power>, PowerError> {
         self.providers.get(p).await
     }

@@ -97,6 +97,7 @@ fn host_json_and_function_json_are_what_the_host_needs() {
             "GC",
             "List",
             "Monitor",
+            "OpenStack",
             "Power",
             "ReportSessions",
             "SetSessions",
@@ -116,8 +117,9 @@ fn host_json_and_function_json_are_what_the_host_needs() {
                     "{} must be forwarded (one httpTrigger in, one http out)",
                     f.name
                 );
-                // Game servers call ReportSessions with their own token, not a function key.
-                let level = if f.name == "ReportSessions" {
+                // Game servers call ReportSessions with their own token, not a function key;
+                // OpenStack is the seed Lambda's API, guarded by its own OPENSTACK_API_KEYS.
+                let level = if f.name == "ReportSessions" || f.name == "OpenStack" {
                     "anonymous"
                 } else {
                     "function"

@@ -5,6 +5,7 @@ pub mod body;
 pub mod envelope;
 pub mod error;
 mod functions;
+mod openstack;
 pub mod requests;
 pub mod serve;
 
@@ -22,11 +23,12 @@ pub type AppState = std::sync::Arc<App>;
 
 /// The HTTP functions, at the path the host forwards them to, and the
 /// non-forwarded ones (Monitor, GC) at `/<Name>`.
-pub const HTTP_FUNCTIONS: [&str; 8] = [
+pub const HTTP_FUNCTIONS: [&str; 9] = [
     "Create",
     "Delete",
     "Details",
     "List",
+    "OpenStack",
     "Power",
     "ReportSessions",
     "SetSessions",
@@ -41,6 +43,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/Delete", post(functions::delete))
         .route("/api/Details", post(functions::details))
         .route("/api/List", get(functions::list).post(functions::list))
+        .route("/api/OpenStack", get(openstack::openstack))
         .route("/api/Power", post(functions::power))
         .route("/api/ReportSessions", post(functions::report_sessions))
         .route("/api/SetSessions", post(functions::set_sessions))
@@ -81,10 +84,10 @@ async fn no_route(uri: Uri) -> ApiError {
 }
 
 async fn wrong_method(req: Request) -> ApiError {
-    let allowed = if req.uri().path() == "/api/List" {
-        "GET or POST"
-    } else {
-        "POST"
+    let allowed = match req.uri().path() {
+        "/api/List" => "GET or POST",
+        "/api/OpenStack" => "GET",
+        _ => "POST",
     };
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -106,8 +109,12 @@ async fn require_api_key(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let keys = &app.settings.api_keys;
-    let open =
-        keys.is_empty() || req.uri().path() == "/" || req.uri().path() == "/api/ReportSessions";
+    // ReportSessions carries its own token, OpenStack its own OPENSTACK_API_KEYS.
+    let open = keys.is_empty()
+        || matches!(
+            req.uri().path(),
+            "/" | "/api/ReportSessions" | "/api/OpenStack"
+        );
     if open {
         return next.run(req).await;
     }

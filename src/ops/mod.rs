@@ -40,6 +40,8 @@ pub struct Settings {
     pub set_sessions_url: Option<url::Url>,
     /// `X-API-Key` values every route requires; empty = none (under the Functions host).
     pub api_keys: crate::auth::ApiKeys,
+    /// Keys of the seed's OpenStack API (`OPENSTACK_API_KEYS`).
+    pub openstack_api_keys: crate::auth::ApiKeys,
     pub gc: GcConfig,
 }
 

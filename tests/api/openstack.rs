@@ -261,3 +261,77 @@ async fn a_wrong_password_is_a_502_and_the_process_keeps_serving() {
     assert!(!v.to_string().contains("not-the-password-123"));
     assert_eq!(c.t.get("/api/List").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_seed_lambdas_api_answers_as_it_did() {
+    const KEY: &str = "seed-openstack-key-0123456789";
+    let Some(c) = cloud(
+        "os-seed",
+        AuthMethod::Password,
+        &[("OPENSTACK_API_KEYS", KEY)],
+    )
+    .await
+    else {
+        return;
+    };
+    let id = c.nova.add_server("arena-6", "ACTIVE");
+    let get = |q: String, key: Option<&'static str>| {
+        let mut r = c.t.http.get(format!("{}/api/OpenStack?{q}", c.t.base));
+        if let Some(k) = key {
+            r = r.header("X-API-Key", k);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // No key, a wrong key: 401 and nothing sent to Nova.
+    let before = c.nova.requests().len();
+    assert_eq!(
+        get(format!("action=status&instance_id={id}"), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(
+            format!("action=status&instance_id={id}"),
+            Some("wrong-key-0123456789")
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(c.nova.requests().len(), before);
+    // status, with the key in the query.
+    let (s, v) = get(
+        format!("action=status&instance_id={id}&api_key={KEY}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["instance_id"].as_str(), v["state"].as_str()),
+        (Some(id.as_str()), Some("ACTIVE")),
+        "{v}"
+    );
+    assert_eq!(v["outcome"]["result"], "reported");
+    // stop = shelve, answered once Nova accepted it; wait=true follows it to the end.
+    let (s, v) = get(format!("action=stop&instance_id={id}"), Some(KEY)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["message"], "shelve requested from ACTIVE", "{v}");
+    assert_eq!(v["outcome"]["result"], "accepted");
+    let (s, v) = get(
+        format!("action=start&instance_id={id}&wait=true"),
+        Some(KEY),
+    )
+    .await;
+    // Still shelving: the core refuses to start a server in transition (409), or it started.
+    assert!(s == StatusCode::CONFLICT || s == StatusCode::OK, "{s} {v}");
+    let (s, v) = get(format!("action=reboot&instance_id={id}"), Some(KEY)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidAction")),
+        "{v}"
+    );
+    let (s, _) = get("action=status&instance_id=..".into(), Some(KEY)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

@@ -68,6 +68,58 @@ pub async fn shared(ctx: &Context) -> Result<Arc<NovaClient>, PowerError> {
     .await
 }
 
+/// A server of `region` (the seed's `region` override): the configured
+/// region's client, or one more Keystone session for another region, kept.
+pub async fn power_in_region(
+    ctx: &Context,
+    region: Option<&str>,
+) -> Result<Arc<dyn Power>, PowerError> {
+    let stop = stop_mode(ctx)?;
+    let default = shared(ctx).await?;
+    let configured = ctx.var("OS_REGION_NAME");
+    let Some(region) = region.filter(|r| Some(*r) != configured.as_deref()) else {
+        return Ok(Arc::new(NovaPower::new(default, stop)));
+    };
+    if region.is_empty()
+        || !region
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(PowerError::InvalidResource(format!(
+            "region {region:?} is not a region name"
+        )));
+    }
+    let regions = ctx
+        .shared("openstack-regions", async {
+            Ok(std::sync::Mutex::new(std::collections::HashMap::<
+                String,
+                Arc<NovaClient>,
+            >::new()))
+        })
+        .await?;
+    if let Some(c) = regions.lock().ok().and_then(|m| m.get(region).cloned()) {
+        return Ok(Arc::new(NovaPower::new(c, stop)));
+    }
+    let mut settings = auth::Settings::from_env(ctx)?;
+    settings.region = Some(region.to_owned());
+    let http = crate::cloud::transport::http_client(auth::REQUEST_TIMEOUT)
+        .map_err(|e| PowerError::Config(format!("cannot build the OpenStack HTTP client: {e}")))?;
+    let keystone = Arc::new(auth::Keystone::new(
+        settings,
+        Transport::new(http.clone(), Backoff::default(), "Keystone"),
+    ));
+    let client = Arc::new(NovaClient::new(
+        keystone,
+        Transport::new(http, Backoff::default(), "Nova"),
+        ctx.var("OS_COMPUTE_API_VERSION")
+            .unwrap_or_else(|| "2.1".into()),
+    ));
+    if let Ok(mut m) = regions.lock() {
+        m.insert(region.to_owned(), client.clone());
+    }
+    Ok(Arc::new(NovaPower::new(client, stop)))
+}
+
 fn stop_mode(ctx: &Context) -> Result<StopMode, PowerError> {
     match ctx.var("OPENSTACK_STOP").as_deref() {
         None | Some("shelve") => Ok(StopMode::Shelve),

@@ -92,6 +92,14 @@ async fn start_stop_toggle_and_status_follow_the_job() {
         (StatusCode::OK, Some("ACTIVE")),
         "{v}"
     );
+    // restart: a batch reboot, followed until the server is back.
+    let (s, v) = power(&t, "restart", &id, json!({})).await;
+    assert_eq!(
+        (s, v["result"].as_str(), v["reached"].as_str()),
+        (StatusCode::OK, Some("succeeded"), Some("ACTIVE")),
+        "{v}"
+    );
+    assert_eq!(sim.count(HuaweiOp::BatchRebootServers), 1);
     // The batch action asked for a SOFT stop (the default).
     let stops: Vec<_> = sim
         .requests()

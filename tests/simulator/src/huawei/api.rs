@@ -124,9 +124,14 @@ fn parse_route(method: &Method, path: &str) -> (Route, Option<String>) {
 /// The action body's operation, if it names one.
 fn action_op(body: &Value) -> Option<HuaweiOp> {
     let obj = body.as_object()?;
-    match (obj.contains_key("os-start"), obj.contains_key("os-stop")) {
-        (true, false) => Some(HuaweiOp::BatchStartServers),
-        (false, true) => Some(HuaweiOp::BatchStopServers),
+    match (
+        obj.contains_key("os-start"),
+        obj.contains_key("os-stop"),
+        obj.contains_key("reboot"),
+    ) {
+        (true, false, false) => Some(HuaweiOp::BatchStartServers),
+        (false, true, false) => Some(HuaweiOp::BatchStopServers),
+        (false, false, true) => Some(HuaweiOp::BatchRebootServers),
         _ => None,
     }
 }
@@ -444,7 +449,9 @@ fn batch_ids(body: &Value) -> Result<Vec<String>, String> {
 
 fn batch_action(shared: &HuaweiShared, body: &Value) -> Response {
     let Some(op) = action_op(body) else {
-        return bad_request("The request body must hold exactly one of os-start and os-stop.");
+        return bad_request(
+            "The request body must hold exactly one of os-start, os-stop and reboot.",
+        );
     };
     if body.as_object().is_some_and(|o| o.len() != 1) {
         return bad_request("The request body must hold exactly one of os-start and os-stop.");
@@ -458,13 +465,20 @@ fn batch_action(shared: &HuaweiShared, body: &Value) -> Response {
         Err(e) => return bad_request(&e),
     };
     let stop_type = match op {
-        HuaweiOp::BatchStopServers => match body["os-stop"].get("type") {
-            None => Some("SOFT"),
-            Some(Value::String(t)) if t == "SOFT" || t == "HARD" => Some(t.as_str()),
-            Some(other) => {
-                return bad_request(&format!("os-stop.type must be SOFT or HARD, not {other}."))
+        HuaweiOp::BatchStopServers | HuaweiOp::BatchRebootServers => {
+            let key = if op == HuaweiOp::BatchStopServers {
+                "os-stop"
+            } else {
+                "reboot"
+            };
+            match body[key].get("type") {
+                None => Some("SOFT"),
+                Some(Value::String(t)) if t == "SOFT" || t == "HARD" => Some(t.as_str()),
+                Some(other) => {
+                    return bad_request(&format!("{key}.type must be SOFT or HARD, not {other}."))
+                }
             }
-        },
+        }
         _ => None,
     };
     let (job_type, sub_job_type, task_state, from, to) = match op {
@@ -473,6 +487,13 @@ fn batch_action(shared: &HuaweiShared, body: &Value) -> Response {
             "startServer",
             "powering-on",
             "SHUTOFF",
+            "ACTIVE",
+        ),
+        HuaweiOp::BatchRebootServers => (
+            "batchRebootServers",
+            "rebootServer",
+            "rebooting",
+            "ACTIVE",
             "ACTIVE",
         ),
         _ => (
@@ -507,8 +528,12 @@ fn batch_action(shared: &HuaweiShared, body: &Value) -> Response {
                     format!("Server {id} is busy: task_state {task}."),
                 )),
             ),
-            // Already there: nothing to do.
-            (None, status) if status == to && forced.is_none() => (starts, None),
+            // Already there: nothing to do (a reboot always runs).
+            (None, status)
+                if status == to && forced.is_none() && op != HuaweiOp::BatchRebootServers =>
+            {
+                (starts, None)
+            }
             (None, status) if status == from || status == to => {
                 let failure = forced.map(|why| (SIM_FAIL_CODE.to_string(), why));
                 s.task = Some(Task {
@@ -528,6 +553,7 @@ fn batch_action(shared: &HuaweiShared, body: &Value) -> Response {
                         "Server {id} is {status}; it cannot be {}.",
                         match op {
                             HuaweiOp::BatchStartServers => "started",
+                            HuaweiOp::BatchRebootServers => "rebooted",
                             _ => "stopped",
                         }
                     ),
@@ -648,7 +674,10 @@ mod tests {
             action_op(&json!({"os-stop": {"servers": []}})),
             Some(HuaweiOp::BatchStopServers)
         );
-        assert_eq!(action_op(&json!({"reboot": {}})), None);
+        assert_eq!(
+            action_op(&json!({"reboot": {}})),
+            Some(HuaweiOp::BatchRebootServers)
+        );
         assert_eq!(action_op(&json!({"os-start": {}, "os-stop": {}})), None);
         assert_eq!(
             batch_ids(&json!({"os-start": {"servers": [{"id": "a"}, {"id": "b"}]}})),

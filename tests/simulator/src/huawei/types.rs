@@ -17,6 +17,8 @@ pub enum HuaweiOp {
     BatchStartServers,
     /// `POST /v1/{project_id}/cloudservers/action` with `os-stop`
     BatchStopServers,
+    /// `POST /v1/{project_id}/cloudservers/action` with `reboot`
+    BatchRebootServers,
     /// `GET /v1/{project_id}/jobs/{job_id}`
     ShowJob,
     /// `GET /api/v3/projects/{project_id}/clusters/{cluster_id}/nodes`
@@ -24,11 +26,12 @@ pub enum HuaweiOp {
 }
 
 impl HuaweiOp {
-    pub const ALL: [HuaweiOp; 6] = [
+    pub const ALL: [HuaweiOp; 7] = [
         HuaweiOp::ListServersDetails,
         HuaweiOp::ShowServer,
         HuaweiOp::BatchStartServers,
         HuaweiOp::BatchStopServers,
+        HuaweiOp::BatchRebootServers,
         HuaweiOp::ShowJob,
         HuaweiOp::ListNodes,
     ];
@@ -40,6 +43,7 @@ impl HuaweiOp {
             HuaweiOp::ShowServer => "ShowServer",
             HuaweiOp::BatchStartServers => "BatchStartServers",
             HuaweiOp::BatchStopServers => "BatchStopServers",
+            HuaweiOp::BatchRebootServers => "BatchRebootServers",
             HuaweiOp::ShowJob => "ShowJob",
             HuaweiOp::ListNodes => "ListNodes",
         }

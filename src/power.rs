@@ -34,6 +34,8 @@ pub struct PowerRequest {
     pub provider: Provider,
     pub target: Target,
     pub settings: PollSettings,
+    /// The seed's `"type"`: `Some(true)` HARD, `Some(false)` SOFT stops.
+    pub hard_stop: Option<bool>,
 }
 
 /// Defaults that come from configuration (environment, or OCI Function config).
@@ -268,11 +270,18 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
             .into())
         }
     }
+    let hard_stop = match string("type")?.as_deref().map(str::trim) {
+        None => None,
+        Some(t) if t.eq_ignore_ascii_case("HARD") => Some(true),
+        Some(t) if t.eq_ignore_ascii_case("SOFT") => Some(false),
+        Some(other) => return Err(format!("type {other:?} must be SOFT or HARD").into()),
+    };
     Ok(PowerRequest {
         action,
         provider,
         target,
         settings,
+        hard_stop,
     })
 }
 
@@ -389,6 +398,20 @@ impl PowerHub {
         self.providers.get(p).await
     }
 
+    /// The provider as the request asks for it (its `"type"` of stop).
+    async fn provider_for(&self, req: &PowerRequest) -> Result<Arc<dyn Power>, PowerError> {
+        let power = self.provider(req.provider).await?;
+        match req.hard_stop {
+            None => Ok(power),
+            Some(hard) => power.with_stop(hard).ok_or_else(|| {
+                PowerError::InvalidResource(format!(
+                    "provider '{}' has no SOFT / HARD stop; leave \"type\" out",
+                    req.provider
+                ))
+            }),
+        }
+    }
+
     /// One target or a set, as the request says.
     pub async fn execute_any(
         &self,
@@ -412,7 +435,7 @@ impl PowerHub {
                 Err(e) => Err(e),
             },
         };
-        let power = self.provider(req.provider).await;
+        let power = self.provider_for(req).await;
         match (power, members) {
             (Ok(power), Ok(members)) => Executed::Set(
                 lifecycle::run_set(&*power, members, req.action, &req.settings, clock).await,
@@ -449,7 +472,7 @@ impl PowerHub {
             elapsed: Duration::ZERO,
             message,
         };
-        let power = match self.provider(req.provider).await {
+        let power = match self.provider_for(req).await {
             Ok(p) => p,
             Err(e) => return failed(String::new(), OutcomeKind::Error(e.clone()), e.to_string()),
         };

@@ -264,6 +264,12 @@ pub trait Power: Send + Sync {
         tickets
     }
 
+    /// The same provider stopping HARD (power off at once) or SOFT (an ACPI
+    /// shutdown), for a request's `"type"`; `None` if it has no such choice.
+    fn with_stop(&self, _hard: bool) -> Option<std::sync::Arc<dyn Power>> {
+        None
+    }
+
     /// The resources a selector names (a CCE cluster's servers).
     async fn select(&self, selector: &Selector) -> Result<Vec<Member>, PowerError> {
         Err(PowerError::InvalidResource(format!(

@@ -100,13 +100,25 @@ async fn start_stop_toggle_and_status_follow_the_job() {
         "{v}"
     );
     assert_eq!(sim.count(HuaweiOp::BatchRebootServers), 1);
+    // The seed's "type" per request: HARD for this stop.
+    let (s, v) = power(&t, "stop", &id, json!({"type": "HARD"})).await;
+    assert_eq!(
+        (s, v["reached"].as_str()),
+        (StatusCode::OK, Some("SHUTOFF")),
+        "{v}"
+    );
+    let (s, _) = power(&t, "start", &id, json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        sim.stop_types().last().map(String::as_str),
+        Some("HARD"),
+        "{:?}",
+        sim.stop_types()
+    );
+    let (s, v) = power(&t, "stop", &id, json!({"type": "GENTLE"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     // The batch action asked for a SOFT stop (the default).
-    let stops: Vec<_> = sim
-        .requests()
-        .into_iter()
-        .filter(|r| r.op == Some(HuaweiOp::BatchStopServers))
-        .collect();
-    assert_eq!(stops.len(), 1);
+    assert_eq!(sim.stop_types()[0], "SOFT", "the configured default");
 }
 
 #[tokio::test]

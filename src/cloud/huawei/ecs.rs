@@ -424,6 +424,11 @@ impl Power for EcsPower {
         })
     }
 
+    fn with_stop(&self, hard: bool) -> Option<Arc<dyn Power>> {
+        let stop = if hard { StopType::Hard } else { StopType::Soft };
+        Some(Arc::new(EcsPower::new(self.client.clone(), stop)))
+    }
+
     /// `{"clusterId": …}`: the servers of the CCE cluster's nodes.
     async fn select(&self, selector: &Selector) -> Result<Vec<Member>, PowerError> {
         match selector {

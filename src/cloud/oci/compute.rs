@@ -92,6 +92,11 @@ impl Compute {
 
 #[async_trait]
 impl Power for Compute {
+    fn with_stop(&self, hard: bool) -> Option<Arc<dyn Power>> {
+        let stop = if hard { StopMode::Hard } else { StopMode::Soft };
+        Some(Arc::new(Compute::new(self.client.clone(), stop)))
+    }
+
     fn vocabulary(&self) -> Vocabulary {
         VOCABULARY
     }

@@ -509,6 +509,9 @@ fn batch_action(shared: &HuaweiShared, body: &Value) -> Response {
     let starts = now + cfg.job_init_time;
     let run = action_time(cfg, stop_type);
     let mut st = shared.lock();
+    if let Some(t) = stop_type {
+        st.stop_types.push(t.to_owned());
+    }
     if let Some(missing) = ids.iter().find(|id| st.server_mut(id).is_none()) {
         return server_not_found(missing);
     }

@@ -273,6 +273,11 @@ impl HuaweiSim {
     // ------------------------------------------------------------ faults
 
     /// Adds a fault rule (see [`HuaweiFaultRule`]).
+    /// The `type` (SOFT / HARD) of every batch stop and reboot so far, in order.
+    pub fn stop_types(&self) -> Vec<String> {
+        self.shared().lock().stop_types.clone()
+    }
+
     pub fn fail_next(&self, rule: HuaweiFaultRule) {
         self.shared().lock().faults.push(rule);
     }

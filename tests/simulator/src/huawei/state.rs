@@ -231,6 +231,8 @@ pub(crate) struct Inner {
     /// In the order added (the list answers in this order).
     pub servers: Vec<Server>,
     pub jobs: HashMap<String, Job>,
+    /// The `type` of every batch stop and reboot, in order.
+    pub stop_types: Vec<String>,
     pub clusters: HashMap<String, Cluster>,
     pub faults: Vec<HuaweiFaultRule>,
     pub requests: Vec<HuaweiRequestRecord>,

@@ -43,9 +43,16 @@ enum Command {
         /// Provider, one of the registry's (default: POWER_PROVIDER)
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(gamefleet::cloud::registry::Provider::names()))]
         provider: Option<String>,
-        /// OCID, or ARM id / <resourceGroup>/<name> for aci (default: POWER_RESOURCE)
+        /// The resource's id, as the provider names it (default: POWER_RESOURCE);
+        /// give it several times for a set
+        #[arg(long, conflicts_with_all = ["secret_id", "cluster_id"])]
+        resource: Vec<String>,
+        /// A set: every server of this CCE cluster (huawei-ecs)
         #[arg(long, conflicts_with = "secret_id")]
-        resource: Option<String>,
+        cluster_id: Option<String>,
+        /// SOFT or HARD stop, where the provider has the choice (huawei-ecs, oci-compute)
+        #[arg(long = "type")]
+        stop_type: Option<String>,
         /// OCI Vault secret holding the resource id (default: POWER_SECRET_ID)
         #[arg(long)]
         secret_id: Option<String>,
@@ -139,6 +146,8 @@ async fn main() -> ExitCode {
             action,
             provider,
             resource,
+            cluster_id,
+            stop_type,
             secret_id,
             poll_interval,
             max_wait,
@@ -149,12 +158,20 @@ async fn main() -> ExitCode {
             let mut body = serde_json::json!({ "action": action, "wait": !no_wait });
             for (k, v) in [
                 ("provider", provider),
-                ("resource", resource),
                 ("secretId", secret_id),
+                ("type", stop_type),
             ] {
                 if let Some(v) = v {
                     body[k] = serde_json::json!(v);
                 }
+            }
+            match resource.as_slice() {
+                [] => {}
+                [one] => body["resource"] = serde_json::json!(one),
+                many => body["resources"] = serde_json::json!(many),
+            }
+            if let Some(c) = cluster_id {
+                body["selector"] = serde_json::json!({ "clusterId": c });
             }
             if let Some(s) = poll_interval {
                 body["pollIntervalSeconds"] = serde_json::json!(s);
@@ -284,11 +301,22 @@ async fn power(body: serde_json::Value, as_json: bool) -> Result<ExitCode, Error
             ),
         }
     };
-    let outcome = hub.execute(&req, &clock, &mut report).await;
+    let done = hub.execute_any(&req, &clock, &mut report).await;
     if as_json {
-        println!("{}", outcome.to_json());
+        println!("{}", done.to_json());
     } else {
-        println!("{}", outcome.message);
+        println!("{}", done.message());
+        if let gamefleet::power::Executed::Set(set) = &done {
+            for (m, o) in &set.members {
+                println!(
+                    "  {} {}: {} ({})",
+                    m.resource,
+                    m.name,
+                    o.kind.as_str(),
+                    o.message
+                );
+            }
+        }
     }
-    Ok(ExitCode::from(outcome.exit_code()))
+    Ok(ExitCode::from(done.kind().exit_code()))
 }

@@ -604,3 +604,78 @@ async fn a_malformed_provider_configuration_fails_at_start_not_on_the_first_requ
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_cli_runs_sets_of_huawei_servers_with_a_stop_type() {
+    use gamefleet_sim::huawei::{HuaweiKey, HuaweiOp, HuaweiSim, HuaweiSimConfig};
+    let sim = HuaweiSim::start(HuaweiSimConfig {
+        transition_time: std::time::Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    sim.add_key(HuaweiKey::permanent("CLITESTAK0001", "cli-test-secret-key"));
+    let ids: Vec<String> = (0..2)
+        .map(|i| sim.add_server(&format!("n{i}"), "SHUTOFF"))
+        .collect();
+    let cluster = sim.add_cluster(&ids);
+    let run = |args: Vec<String>| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamefleet"));
+        cmd.arg("power")
+            .args(args)
+            .env_clear()
+            .env("HUAWEICLOUD_SDK_AK", "CLITESTAK0001")
+            .env("HUAWEICLOUD_SDK_SK", "cli-test-secret-key")
+            .env("HUAWEICLOUD_SDK_PROJECT_ID", sim.project_id())
+            .env("HUAWEICLOUD_ECS_ENDPOINT", sim.endpoint())
+            .env("HUAWEICLOUD_CCE_ENDPOINT", sim.endpoint());
+        async move { cmd.output().await.unwrap() }
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let mut args = s(&[
+        "start",
+        "--provider",
+        "huawei-ecs",
+        "--poll-interval",
+        "0.05",
+        "--json",
+        "--cluster-id",
+    ]);
+    args.push(cluster.clone());
+    let out = run(args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["targets"].as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(sim.count(HuaweiOp::BatchStartServers), 1);
+    let mut args = s(&[
+        "stop",
+        "--provider",
+        "huawei-ecs",
+        "--poll-interval",
+        "0.05",
+        "--type",
+        "HARD",
+    ]);
+    for id in &ids {
+        args.push("--resource".into());
+        args.push(id.clone());
+    }
+    let out = run(args).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&ids[0]) && text.contains("succeeded"),
+        "{text}"
+    );
+    assert_eq!(sim.stop_types(), vec!["HARD".to_string()]);
+}

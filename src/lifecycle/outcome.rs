@@ -92,7 +92,14 @@ impl Outcome {
     /// Process exit code for the CLI: 0 done (or nothing to do), 1 failed,
     /// 2 timed out, 3 refused (transitional state).
     pub fn exit_code(&self) -> u8 {
-        match self.kind {
+        self.kind.exit_code()
+    }
+}
+
+impl OutcomeKind {
+    /// Process exit code of a result (one target's, or a set's overall one).
+    pub fn exit_code(&self) -> u8 {
+        match self {
             OutcomeKind::Succeeded
             | OutcomeKind::NoAction
             | OutcomeKind::Reported

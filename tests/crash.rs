@@ -46,24 +46,19 @@ impl Stack {
         })
         .await
         .unwrap();
-        let env = [
-            ("AzureWebJobsStorage", azurite.connection_string()),
-            ("FLEET_TABLE", table.clone()),
-            ("AZURE_SUBSCRIPTION_ID", sim.subscription_id().to_owned()),
-            ("ARM_ENDPOINT", sim.arm_endpoint()),
-            ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
-            ("IDENTITY_HEADER", sim.identity_header().to_owned()),
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_owned()),
-            ("RECONCILE_INTERVAL", "0s".to_owned()),
-            ("FLEET_CREATING_TIMEOUT", "0s".to_owned()),
-            ("DELETE_WAIT", "5s".to_owned()),
-            // A dead process's claim is resumed once this has passed.
-            ("DELETE_LEASE", "1s".to_owned()),
-            ("RUST_LOG", "info".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let mut env = sim.gamefleet_env(&azurite.connection_string(), &table);
+        env.extend(
+            [
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
+                ("RECONCILE_INTERVAL", "0s"),
+                ("FLEET_CREATING_TIMEOUT", "0s"),
+                ("DELETE_WAIT", "5s"),
+                // A dead process's claim is resumed once this has passed.
+                ("DELETE_LEASE", "1s"),
+                ("RUST_LOG", "info"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
         let store = TableStore::from_connection_string(
             &azurite.connection_string(),
             &table,

@@ -284,18 +284,15 @@ async fn the_binary_serves_every_function_as_the_host_calls_it() {
     })
     .await
     .unwrap();
-    let h = Handler::start(&[
-        ("AzureWebJobsStorage", azurite.connection_string()),
-        ("FLEET_TABLE", unique_table()),
-        ("AZURE_SUBSCRIPTION_ID", sub.into()),
-        ("ARM_ENDPOINT", sim.arm_endpoint()),
-        ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
-        ("IDENTITY_HEADER", sim.identity_header().into()),
+    let core = sim.gamefleet_env(&azurite.connection_string(), &unique_table());
+    let mut settings: Vec<(&str, String)> =
+        core.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    settings.extend([
         ("WEBSITE_HOSTNAME", "fleet.example.net".into()),
         ("RUST_LOG", "warn".into()),
         ("SESSION_TOKEN_KEYS", SESSION_KEYS.into()),
-    ])
-    .await;
+    ]);
+    let h = Handler::start(&settings).await;
     let http = reqwest::Client::new();
     let fs = functions();
     let f = |n: &str| fs.iter().find(|f| f.name == n).unwrap();

@@ -33,18 +33,15 @@ impl Handler {
     async fn start(extra: &[(&str, String)]) -> Handler {
         let azurite = Azurite::shared().await;
         let sim = Simulator::start(SimConfig::default()).await.unwrap();
-        let mut env = vec![
-            ("AzureWebJobsStorage", azurite.connection_string()),
-            ("FLEET_TABLE", unique_table()),
-            ("AZURE_SUBSCRIPTION_ID", sim.subscription_id().to_owned()),
-            ("ARM_ENDPOINT", sim.arm_endpoint()),
-            ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
-            ("IDENTITY_HEADER", sim.identity_header().to_owned()),
+        let mut env: Vec<(&str, String)> = Vec::new();
+        let core = sim.gamefleet_env(&azurite.connection_string(), &unique_table());
+        env.extend(core.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        env.extend([
             ("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_owned()),
             ("GAMEFLEET_HEADER_TIMEOUT", "2s".to_owned()),
             ("GAMEFLEET_IDLE_TIMEOUT", "5s".to_owned()),
             ("RUST_LOG", "info".to_owned()),
-        ];
+        ]);
         env.extend(extra.iter().cloned());
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamefleet"));

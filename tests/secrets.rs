@@ -73,12 +73,7 @@ async fn no_secret_reaches_the_logs() {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
-        .env("AzureWebJobsStorage", azurite.connection_string())
-        .env("FLEET_TABLE", &table)
-        .env("AZURE_SUBSCRIPTION_ID", sim.subscription_id())
-        .env("ARM_ENDPOINT", sim.arm_endpoint())
-        .env("IDENTITY_ENDPOINT", sim.identity_endpoint())
-        .env("IDENTITY_HEADER", IDENTITY_HEADER)
+        .envs(sim.gamefleet_env(&azurite.connection_string(), &table))
         .env("ARM_MAX_RETRIES", "1")
         // No SESSION_TOKEN_KEYS: the key gamefleet generates and stores is in play.
         .env(

@@ -41,25 +41,21 @@ pub async fn simulator() -> Result<Simulator> {
 /// The environment of a gamefleet process as the Functions host would give it,
 /// with ARM at `sim` and the table at `storage` (a connection string).
 pub fn gamefleet_env(sim: &Simulator, storage: &str, table: &str) -> Vec<(String, String)> {
-    [
-        ("AzureWebJobsStorage", storage.to_owned()),
-        ("FLEET_TABLE", table.to_owned()),
-        ("AZURE_SUBSCRIPTION_ID", sim.subscription_id().to_owned()),
-        ("ARM_ENDPOINT", sim.arm_endpoint()),
-        ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
-        ("IDENTITY_HEADER", sim.identity_header().to_owned()),
-        (
-            "ACI_SET_SESSIONS_URL",
-            "http://127.0.0.1:9/api/ReportSessions".to_owned(),
-        ),
-        ("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_owned()),
-        // The production default; the "listening" line is read from it.
-        ("RUST_LOG", "info".to_owned()),
-        ("RECONCILE_INTERVAL", "off".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    let mut env = sim.gamefleet_env(storage, table);
+    env.extend(
+        [
+            (
+                "ACI_SET_SESSIONS_URL",
+                "http://127.0.0.1:9/api/ReportSessions".to_owned(),
+            ),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_owned()),
+            // The production default; the "listening" line is read from it.
+            ("RUST_LOG", "info".to_owned()),
+            ("RECONCILE_INTERVAL", "off".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    env
 }
 
 /// The release binary, serving.

@@ -101,23 +101,21 @@ impl TestApp {
                 (unique_table(), Simulator::start(opts.sim).await.unwrap())
             }
         };
-        let mut env: HashMap<String, String> = [
-            ("AzureWebJobsStorage", azurite.connection_string()),
-            ("FLEET_TABLE", table.clone()),
-            ("AZURE_SUBSCRIPTION_ID", sim.subscription_id().to_owned()),
-            ("ARM_ENDPOINT", sim.arm_endpoint()),
-            ("IDENTITY_ENDPOINT", sim.identity_endpoint()),
-            ("IDENTITY_HEADER", sim.identity_header().to_owned()),
-            ("ACI_SET_SESSIONS_URL", format!("{base}/api/ReportSessions")),
-            ("DELETE_WAIT", "5s".to_owned()),
-            ("ARM_TIMEOUT", "5s".to_owned()),
-            ("STORAGE_TIMEOUT", "5s".to_owned()),
-            // Reconcile is tested on its own (tests/api/reconcile.rs); elsewhere rows are seeded without groups.
-            ("RECONCILE_INTERVAL", "off".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let mut env: HashMap<String, String> = sim
+            .gamefleet_env(&azurite.connection_string(), &table)
+            .into_iter()
+            .chain(
+                [
+                    ("ACI_SET_SESSIONS_URL", format!("{base}/api/ReportSessions")),
+                    ("DELETE_WAIT", "5s".to_owned()),
+                    ("ARM_TIMEOUT", "5s".to_owned()),
+                    ("STORAGE_TIMEOUT", "5s".to_owned()),
+                    // Reconcile is tested on its own (tests/api/reconcile.rs); elsewhere rows are seeded without groups.
+                    ("RECONCILE_INTERVAL", "off".to_owned()),
+                ]
+                .map(|(k, v)| (k.to_owned(), v)),
+            )
+            .collect();
         for (k, v) in opts.env {
             env.insert(k, v);
         }

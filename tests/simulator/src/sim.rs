@@ -233,6 +233,23 @@ impl Simulator {
             .map(|g| g.render(self.subscription_id(), View::Full))
     }
 
+    /// The variables that point a gamefleet process at this simulator and at a
+    /// table (`storage`: a connection string): storage, table, subscription, ARM,
+    /// managed identity. The one place every test and the benchmark take them from.
+    pub fn gamefleet_env(&self, storage: &str, table: &str) -> Vec<(String, String)> {
+        [
+            ("AzureWebJobsStorage", storage.to_owned()),
+            ("FLEET_TABLE", table.to_owned()),
+            ("AZURE_SUBSCRIPTION_ID", self.subscription_id().to_owned()),
+            ("ARM_ENDPOINT", self.arm_endpoint()),
+            ("IDENTITY_ENDPOINT", self.identity_endpoint()),
+            ("IDENTITY_HEADER", self.identity_header().to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
     /// The environment one container of a group runs with, as the container
     /// sees it (secure values included, which ARM never returns).
     pub fn container_env(

@@ -1,9 +1,13 @@
 //! gamefleet: a game-server fleet manager for Azure Container Instances, run as an
 //! Azure Functions custom handler.
 //!
-//! Data flows one way: **edge** ([`http`]) → **core** ([`fleet`], pure; [`ops`],
-//! the use cases) → **ports** ([`ports`]) → **adapters** ([`store`], [`cloud`]).
-//! [`app`] builds the one [`ops::App`] from [`config::Config`].
+//! Data flows one way: **edge** ([`http`], [`ocifn`], the CLI in `main.rs`) →
+//! **core** ([`fleet`] and [`lifecycle`], pure; [`ops`] and [`power`], the use
+//! cases) → **ports** ([`ports`], [`lifecycle::Power`]) → **adapters**
+//! ([`store`], [`cloud`]: one folder per provider, each exporting one
+//! [`cloud::provider::ProviderSpec`] listed once in [`cloud::registry`], all over
+//! [`cloud::transport`]). [`app`] builds the one [`ops::App`] from
+//! [`config::Config`]; [`secret::Secret`] wraps every value that must never print.
 
 pub mod app;
 pub mod auth;

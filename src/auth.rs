@@ -54,7 +54,7 @@ impl SessionKeys {
         })
     }
 
-    /// A fresh 32-byte secret from the OS, base64 (what [`Self::single`] takes back via [`decode_secret`]).
+    /// A fresh 32-byte secret from the OS, base64 (what [`Self::single`] takes back via [`Self::decode_secret`]).
     pub fn generate_secret() -> Result<Secret, String> {
         let mut raw = [0u8; 32];
         getrandom::getrandom(&mut raw).map_err(|e| format!("no OS randomness: {e}"))?;

@@ -112,8 +112,25 @@ pub struct ResourceEvent {
     pub operation: Option<String>,
 }
 
+/// Why an event could not be read (Monitor acknowledges and logs it: a
+/// redelivery would not help).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EventError(String);
+
+impl std::ops::Deref for EventError {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Turn one JSON event (Event Grid schema or CloudEvents 1.0) into a [`ResourceEvent`].
-pub fn parse_event(v: &Value) -> Result<ResourceEvent, String> {
+pub fn parse_event(v: &Value) -> Result<ResourceEvent, EventError> {
+    parse_event_inner(v).map_err(EventError)
+}
+
+fn parse_event_inner(v: &Value) -> Result<ResourceEvent, String> {
     let obj = v.as_object().ok_or_else(|| {
         format!(
             "an event must be a JSON object, not {}",
@@ -152,14 +169,14 @@ pub fn parse_event(v: &Value) -> Result<ResourceEvent, String> {
 
 /// Every event in a delivery: one object or an array of them. A value that is a
 /// JSON-encoded string is decoded first (the host encodes some trigger values twice).
-pub fn parse_delivery(v: &Value) -> Vec<Result<ResourceEvent, String>> {
+pub fn parse_delivery(v: &Value) -> Vec<Result<ResourceEvent, EventError>> {
     match unwrap_encoded(v) {
         Value::Array(items) => items.iter().map(parse_event).collect(),
         other @ Value::Object(_) => vec![parse_event(&other)],
-        other => vec![Err(format!(
+        other => vec![Err(EventError(format!(
             "expected an event object or an array of events, got {}",
             crate::fleet::names::json_kind(&other)
-        ))],
+        )))],
     }
 }
 

@@ -596,7 +596,9 @@ fn expected_kind(t: &str) -> EventKind {
 }
 
 /// Every delivery: no more results than events, each result explained by its event.
-fn delivery_oracle(v: &Value) -> Result<Vec<Result<ResourceEvent, String>>, TestCaseError> {
+fn delivery_oracle(
+    v: &Value,
+) -> Result<Vec<Result<ResourceEvent, gamefleet::events::EventError>>, TestCaseError> {
     let results = events::parse_delivery(v);
     let decoded = decode_layers(v);
     match &decoded {
@@ -623,7 +625,7 @@ fn delivery_oracle(v: &Value) -> Result<Vec<Result<ResourceEvent, String>>, Test
     Ok(results)
 }
 
-fn event_oracle(r: &Result<ResourceEvent, String>, src: &Value) -> Check {
+fn event_oracle(r: &Result<ResourceEvent, gamefleet::events::EventError>, src: &Value) -> Check {
     let Ok(ev) = r else { return Ok(()) };
     let obj = src
         .as_object()
@@ -892,7 +894,11 @@ fn run_list(q: &HashMap<String, String>) -> Parsed<(Option<GroupState>, Option<R
     Ok(r)
 }
 
-fn run_spec(v: &Value, key: &GroupKey, url: &str) -> Parsed<ContainerGroupSpec, String> {
+fn run_spec(
+    v: &Value,
+    key: &GroupKey,
+    url: &str,
+) -> Parsed<ContainerGroupSpec, gamefleet::fleet::spec::SpecError> {
     let r = ContainerGroupSpec::parse(v);
     if r.is_ok() {
         accepted();
@@ -2763,7 +2769,10 @@ fn event_case() -> BoxedStrategy<EventCase> {
         .boxed()
 }
 
-fn event_expect_check(r: &Result<ResourceEvent, String>, c: &EventCase) -> Check {
+fn event_expect_check(
+    r: &Result<ResourceEvent, gamefleet::events::EventError>,
+    c: &EventCase,
+) -> Check {
     match (&c.ok, r) {
         (None, Ok(ev)) => Err(fail(&format!(
             "event without id/type parsed: {ev:?} from {}",

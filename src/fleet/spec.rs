@@ -32,6 +32,19 @@ const RESOURCE_KEYS: [&str; 4] = ["location", "tags", "zones", "identity"];
 /// Read-only keys ARM sets itself.
 const READ_ONLY_KEYS: [&str; 3] = ["id", "name", "type"];
 
+/// Why a `containerGroup` was refused: the JSON path and what is wrong there
+/// (`containerGroup.containers[0].image is missing`), for the 400 body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(String);
+
+impl std::ops::Deref for SpecError {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 fn bad(path: &str, problem: impl std::fmt::Display) -> String {
     format!("{path} {problem}")
 }
@@ -44,7 +57,11 @@ impl ContainerGroupSpec {
     /// normalised to ARM's form (`westeurope`: spaces removed, lower-case; 2–40
     /// letters and digits), which is what ARM is sent and the table keeps
     /// ([`Location`]).
-    pub fn parse(v: &Value) -> Result<Self, String> {
+    pub fn parse(v: &Value) -> Result<Self, SpecError> {
+        Self::parse_inner(v).map_err(SpecError)
+    }
+
+    fn parse_inner(v: &Value) -> Result<Self, String> {
         let obj = v.as_object().ok_or_else(|| {
             bad(
                 "containerGroup",

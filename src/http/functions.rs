@@ -158,7 +158,7 @@ pub async fn monitor(
             Ok(ev) => ev,
             Err(why) => {
                 logs.push(format!("dropped an event: {why}"));
-                outcomes.push(json!({"outcome": "ignored", "reason": why}));
+                outcomes.push(json!({"outcome": "ignored", "reason": why.to_string()}));
                 continue;
             }
         };

@@ -36,7 +36,8 @@ struct CreateBody {
 pub fn create(body: &[u8]) -> Result<(GroupKey, ContainerGroupSpec), ApiError> {
     let b: CreateBody = parse_object(body)?;
     let key = key_of(&b.resource_group, &b.container_group_name)?;
-    let spec = ContainerGroupSpec::parse(&b.container_group).map_err(ApiError::bad_request)?;
+    let spec = ContainerGroupSpec::parse(&b.container_group)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok((key, spec))
 }
 

@@ -1,6 +1,6 @@
 //! The wire format of an entity-group transaction (`POST .../$batch`), built and
 //! parsed by hand because azure_data_tables 0.21's builder writes LF line endings
-//! and no closing batch delimiter (see shared/reference/table-storage.md).
+//! and no closing batch delimiter (see docs/reference/table-storage.md).
 //!
 //! Format: <https://learn.microsoft.com/rest/api/storageservices/performing-entity-group-transactions>
 //! (OData v3 batch, MIME multipart/mixed, CRLF line endings). One batch part that

@@ -78,7 +78,7 @@ fn checked(sub: String, rg: String, name: String) -> Result<(String, String, Str
     Ok((sub, rg, name))
 }
 
-/// ARM's two state fields, normalised (see ../shared/reference/providers.md §0).
+/// ARM's two state fields, normalised (see docs/reference/providers.md §0).
 pub fn phase_of(status: &GroupStatus) -> Observed {
     let prov = status.provisioning_state.as_str();
     let inst = status.instance_state.as_deref().unwrap_or("");

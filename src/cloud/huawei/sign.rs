@@ -1,5 +1,5 @@
 //! Huawei Cloud AK/SK request signing (`SDK-HMAC-SHA256`, the API gateway's
-//! algorithm; ../shared/reference/providers.md §5.5), as pure functions.
+//! algorithm; docs/reference/providers.md §5.5), as pure functions.
 //!
 //! ```text
 //! CanonicalRequest = METHOD \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n hex(SHA-256(body))

@@ -1,6 +1,6 @@
 //! Instance principal: an OCI instance signs as itself, with no key on disk.
 //! What a cron job on an OCI VM uses (the start-compute seed falls back to it
-//! outside OCI Functions). See ../shared/reference/providers.md §3.3.
+//! outside OCI Functions). See docs/reference/providers.md §3.3.
 //!
 //! 1. The instance metadata service (IMDS v2, header `Authorization: Bearer
 //!    Oracle`) hands out the instance's leaf certificate, its private key and

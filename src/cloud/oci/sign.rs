@@ -9,7 +9,7 @@
 //! `(request-target)` is the lowercase method, a space, and the path and query
 //! exactly as sent (already percent-encoded); `host` is the URL's host, with the
 //! port when it is not the scheme's default (what the `Host` header carries).
-//! See ../shared/reference/providers.md §3.1; the unit tests reproduce the
+//! See docs/reference/providers.md §3.1; the unit tests reproduce the
 //! published vectors byte for byte.
 
 use crate::lifecycle::PowerError;

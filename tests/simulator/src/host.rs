@@ -1,6 +1,6 @@
 //! How the Azure Functions host calls a custom handler for a non-forwarded invocation
 //! (Event Grid and timer triggers): `POST {base}/{FunctionName}` with a JSON envelope.
-//! See `shared/reference/custom-handler.md` section 3.
+//! See `docs/reference/custom-handler.md` section 3.
 
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
 use serde_json::Value;

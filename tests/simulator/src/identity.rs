@@ -1,6 +1,6 @@
 //! The App Service / Azure Functions managed-identity token endpoint
 //! (`GET {IDENTITY_ENDPOINT}?resource=..&api-version=2019-08-01` with
-//! `X-IDENTITY-HEADER`), see `shared/reference/providers.md` 1.8.
+//! `X-IDENTITY-HEADER`), see `docs/reference/providers.md` 1.8.
 
 use crate::arm::{apply_fault, json_response, with_error_code, with_header};
 use crate::state::{Shared, Token};

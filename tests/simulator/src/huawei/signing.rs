@@ -1,5 +1,5 @@
 //! Server-side check of Huawei `SDK-HMAC-SHA256` request signatures, written from
-//! the algorithm (../shared/reference/providers.md §5.5), not from gamefleet's
+//! the algorithm (docs/reference/providers.md §5.5), not from gamefleet's
 //! signer, so that the two check each other.
 //!
 //! The simulator recomputes the canonical request from what it received: the

@@ -1,6 +1,6 @@
 //! The instance principal's two services: the instance metadata service (IMDS
 //! v2) and the auth service's X.509 federation endpoint (`POST /v1/x509`), on
-//! the simulator's one host (shared/reference/providers.md §3.3).
+//! the simulator's one host (docs/reference/providers.md §3.3).
 //!
 //! The simulated instance has an intermediate CA (ECDSA P-256, self-signed: the
 //! simulator is its own root) and an RSA-2048 leaf certificate issued by it,

@@ -2,7 +2,7 @@
 //! draft-cavage-http-signatures-08 with `rsa-sha256`), API keys, and the simulator's
 //! resource-principal session tokens (RPST).
 //!
-//! Written from the protocol description (shared/reference/providers.md §3), not from
+//! Written from the protocol description (docs/reference/providers.md §3), not from
 //! any client: the signing string is rebuilt from the request exactly as received.
 
 use axum::http::{HeaderMap, Method};

@@ -335,7 +335,7 @@ impl Executed {
 
 /// A CCE cluster id: a UUID.
 fn is_cluster_id(id: &str) -> bool {
-    crate::cloud::huawei::ecs::check_server_id(id).is_ok()
+    crate::cloud::provider::check_uuid("a CCE cluster id", id).is_ok()
 }
 
 /// A snapshot of the process environment.

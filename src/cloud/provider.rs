@@ -9,6 +9,20 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+/// `id` is a UUID in its hyphenated 8-4-4-4-12 form (ECS and Nova server
+/// ids, CCE cluster ids): checked before any URL is built. `what` names it in
+/// the message ("an ECS server id").
+pub fn check_uuid(what: &str, id: &str) -> Result<(), String> {
+    if id.len() == 36 && uuid::Uuid::try_parse(id).is_ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "resource {:?} is not {what} (a UUID like 4d5a1b2c-0000-4000-8000-000000000001)",
+            id.chars().take(80).collect::<String>()
+        ))
+    }
+}
+
 /// What a provider's `build` returns.
 pub type BuildFuture<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Arc<dyn Power>, PowerError>> + Send + 'a>,

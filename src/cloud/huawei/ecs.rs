@@ -306,19 +306,7 @@ pub fn error(r: &Response) -> PowerError {
 
 /// A server id: a UUID (checked before any URL is built).
 pub fn check_server_id(id: &str) -> Result<(), String> {
-    let ok = id.len() == 36
-        && id.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "resource {:?} is not an ECS server id (a UUID like 4d5a1b2c-0000-4000-8000-000000000001)",
-            id.chars().take(80).collect::<String>()
-        ))
-    }
+    crate::cloud::provider::check_uuid("an ECS server id", id)
 }
 
 /// One server, as the lifecycle core drives it.

@@ -161,12 +161,7 @@ fn error(r: &Response) -> PowerError {
 
 /// A server id: a UUID (checked before any URL is built).
 pub fn check_server_id(id: &str) -> Result<(), String> {
-    crate::cloud::huawei::ecs::check_server_id(id).map_err(|_| {
-        format!(
-            "resource {:?} is not a Nova server id (a UUID)",
-            id.chars().take(80).collect::<String>()
-        )
-    })
+    crate::cloud::provider::check_uuid("a Nova server id", id)
 }
 
 /// Nova's status and task, normalised: settled only with no task in progress.

@@ -39,33 +39,36 @@ fn configured(ctx: &Context) -> bool {
 /// The family's one client (one Keystone session), kept in the registry's context.
 pub async fn shared(ctx: &Context) -> Result<Arc<NovaClient>, PowerError> {
     ctx.shared("openstack", async {
-        let settings = auth::Settings::from_env(ctx)?;
-        let http = crate::cloud::transport::http_client(auth::REQUEST_TIMEOUT).map_err(|e| {
-            PowerError::Config(format!("cannot build the OpenStack HTTP client: {e}"))
-        })?;
-        let keystone = Arc::new(auth::Keystone::new(
-            settings,
-            Transport::new(http.clone(), Backoff::default(), "Keystone"),
-        ));
-        let microversion = ctx
-            .var("OS_COMPUTE_API_VERSION")
-            .unwrap_or_else(|| "2.1".into());
-        if !microversion
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            && microversion != "latest"
-        {
-            return Err(PowerError::Config(format!(
-                "OS_COMPUTE_API_VERSION={microversion:?} is not a microversion like 2.1"
-            )));
-        }
-        Ok(NovaClient::new(
-            keystone,
-            Transport::new(http, Backoff::default(), "Nova"),
-            microversion,
-        ))
+        client(ctx, auth::Settings::from_env(ctx)?)
     })
     .await
+}
+
+/// A Nova client logging in with `settings`: its own Keystone session and pooled HTTP client.
+fn client(ctx: &Context, settings: auth::Settings) -> Result<NovaClient, PowerError> {
+    let microversion = ctx
+        .var("OS_COMPUTE_API_VERSION")
+        .unwrap_or_else(|| "2.1".into());
+    if !microversion
+        .split('.')
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && microversion != "latest"
+    {
+        return Err(PowerError::Config(format!(
+            "OS_COMPUTE_API_VERSION={microversion:?} is not a microversion like 2.1"
+        )));
+    }
+    let http = crate::cloud::transport::http_client(auth::REQUEST_TIMEOUT)
+        .map_err(|e| PowerError::Config(format!("cannot build the OpenStack HTTP client: {e}")))?;
+    let keystone = Arc::new(auth::Keystone::new(
+        settings,
+        Transport::new(http.clone(), Backoff::default(), "Keystone"),
+    ));
+    Ok(NovaClient::new(
+        keystone,
+        Transport::new(http, Backoff::default(), "Nova"),
+        microversion,
+    ))
 }
 
 /// A server of `region` (the seed's `region` override): the configured
@@ -75,10 +78,9 @@ pub async fn power_in_region(
     region: Option<&str>,
 ) -> Result<Arc<dyn Power>, PowerError> {
     let stop = stop_mode(ctx)?;
-    let default = shared(ctx).await?;
     let configured = ctx.var("OS_REGION_NAME");
     let Some(region) = region.filter(|r| Some(*r) != configured.as_deref()) else {
-        return Ok(Arc::new(NovaPower::new(default, stop)));
+        return Ok(Arc::new(NovaPower::new(shared(ctx).await?, stop)));
     };
     if region.is_empty()
         || !region
@@ -102,22 +104,11 @@ pub async fn power_in_region(
     }
     let mut settings = auth::Settings::from_env(ctx)?;
     settings.region = Some(region.to_owned());
-    let http = crate::cloud::transport::http_client(auth::REQUEST_TIMEOUT)
-        .map_err(|e| PowerError::Config(format!("cannot build the OpenStack HTTP client: {e}")))?;
-    let keystone = Arc::new(auth::Keystone::new(
-        settings,
-        Transport::new(http.clone(), Backoff::default(), "Keystone"),
-    ));
-    let client = Arc::new(NovaClient::new(
-        keystone,
-        Transport::new(http, Backoff::default(), "Nova"),
-        ctx.var("OS_COMPUTE_API_VERSION")
-            .unwrap_or_else(|| "2.1".into()),
-    ));
+    let c = Arc::new(client(ctx, settings)?);
     if let Ok(mut m) = regions.lock() {
-        m.insert(region.to_owned(), client.clone());
+        m.insert(region.to_owned(), c.clone());
     }
-    Ok(Arc::new(NovaPower::new(client, stop)))
+    Ok(Arc::new(NovaPower::new(c, stop)))
 }
 
 fn stop_mode(ctx: &Context) -> Result<StopMode, PowerError> {

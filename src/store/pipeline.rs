@@ -224,6 +224,41 @@ fn describe_io(e: &azure_core::Error) -> String {
     }
 }
 
+/// Create `table` if it is not there (`TableAlreadyExists` is success).
+pub(crate) async fn create_table(
+    table: &azure_data_tables::clients::TableClient,
+) -> Result<(), StoreError> {
+    let (ctx, retry_after) = call_context();
+    match table.create().context(ctx).await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::HttpResponse { status: StatusCode::Conflict, error_code }
+                    if error_code.as_deref() == Some("TableAlreadyExists")
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(map_error(e, retry_after.get())),
+    }
+}
+
+/// Insert one entity as given; its new ETag (`AlreadyExists` if the key is taken).
+pub(crate) async fn insert_entity(
+    table: &azure_data_tables::clients::TableClient,
+    entity: &serde_json::Value,
+) -> Result<String, StoreError> {
+    let (ctx, retry_after) = call_context();
+    let response = table
+        .insert::<_, serde_json::Value>(entity)
+        .map_err(|e| map_error(e, None))?
+        .context(ctx)
+        .await
+        .map_err(|e| map_error(e, retry_after.get()))?;
+    Ok(response.etag.to_string())
+}
+
 /// The one mapping of transport/HTTP failures to [`StoreError`].
 pub(crate) fn map_error(e: azure_core::Error, retry_after: Option<Duration>) -> StoreError {
     if let Some(unknown) = find::<OutcomeUnknown>(&e) {

@@ -7,13 +7,11 @@
 //! is written once with an insert (never a replace), so several instances
 //! starting at the same moment agree on the first one stored.
 
-use super::pipeline::{call_context, map_error};
+use super::pipeline::{self, call_context, map_error};
 use super::row::{quote, Entity};
 use crate::ports::{SecretStore, StoreError};
 use crate::secret::Secret;
 use async_trait::async_trait;
-use azure_core::error::ErrorKind;
-use azure_core::StatusCode;
 use azure_data_tables::clients::TableClient;
 use serde_json::{json, Value};
 
@@ -30,33 +28,11 @@ impl TableSecrets {
         Self { table }
     }
 
-    async fn create_table(&self) -> Result<(), StoreError> {
-        let (ctx, retry_after) = call_context();
-        match self.table.create().context(ctx).await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::HttpResponse { status: StatusCode::Conflict, error_code }
-                        if error_code.as_deref() == Some("TableAlreadyExists")
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(map_error(e, retry_after.get())),
-        }
-    }
-
     async fn insert(&self, name: &str, value: &Secret) -> Result<(), StoreError> {
-        let (ctx, retry_after) = call_context();
         let entity = json!({"PartitionKey": PARTITION, "RowKey": name, "Value": value.expose()});
-        self.table
-            .insert::<_, Value>(&entity)
-            .map_err(|e| map_error(e, None))?
-            .context(ctx)
+        pipeline::insert_entity(&self.table, &entity)
             .await
-            .map(|_| ())
-            .map_err(|e| map_error(e, retry_after.get()))
+            .map(drop)
     }
 }
 
@@ -89,7 +65,7 @@ impl SecretStore for TableSecrets {
     async fn insert_or_get(&self, name: &str, value: &Secret) -> Result<Secret, StoreError> {
         let inserted = match self.insert(name, value).await {
             Err(StoreError::TableMissing) => {
-                self.create_table().await?;
+                pipeline::create_table(&self.table).await?;
                 self.insert(name, value).await
             }
             other => other,

@@ -11,7 +11,6 @@ use super::row::{self, Entity};
 use crate::fleet::{ContainerGroupName, Etag, GroupKey, GroupRecord, ResourceGroup, Versioned};
 use crate::ports::{BatchOutcome, FleetStore, ListQuery, SessionWrite, StoreError, MAX_BATCH};
 use async_trait::async_trait;
-use azure_core::error::ErrorKind;
 use azure_core::headers::{HeaderName, Headers, ACCEPT, CONTENT_TYPE};
 use azure_core::{Method, Pipeline, StatusCode, Url};
 use azure_data_tables::clients::{EntityClient, TableClient, TableServiceClientBuilder};
@@ -105,14 +104,7 @@ impl TableStore {
     /// project, which wrote rows gamefleet must read).
     #[doc(hidden)]
     pub async fn insert_raw(&self, entity: &serde_json::Value) -> Result<(), StoreError> {
-        let (ctx, retry_after) = call_context();
-        self.table
-            .insert::<_, serde_json::Value>(entity)
-            .map_err(|e| map_error(e, None))?
-            .context(ctx)
-            .await
-            .map(|_| ())
-            .map_err(|e| map_error(e, retry_after.get()))
+        pipeline::insert_entity(&self.table, entity).await.map(drop)
     }
 
     /// Every row of the table exactly as stored (tests, tools).
@@ -362,33 +354,14 @@ impl TableStore {
 #[async_trait]
 impl FleetStore for TableStore {
     async fn ensure_ready(&self) -> Result<(), StoreError> {
-        let (ctx, retry_after) = call_context();
-        match self.table.create().context(ctx).await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::HttpResponse { status: StatusCode::Conflict, error_code }
-                        if error_code.as_deref() == Some("TableAlreadyExists")
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(map_error(e, retry_after.get())),
-        }
+        pipeline::create_table(&self.table).await
     }
 
     async fn insert(&self, record: &GroupRecord) -> Result<Etag, StoreError> {
-        let (ctx, retry_after) = call_context();
-        let entity = row::to_entity(record);
-        let response = self
-            .table
-            .insert::<_, serde_json::Value>(&entity)
-            .map_err(|e| map_error(e, None))?
-            .context(ctx)
+        let entity = serde_json::Value::Object(row::to_entity(record));
+        pipeline::insert_entity(&self.table, &entity)
             .await
-            .map_err(|e| map_error(e, retry_after.get()))?;
-        Ok(Etag(response.etag.to_string()))
+            .map(Etag)
     }
 
     async fn get(&self, key: &GroupKey) -> Result<Option<Versioned<GroupRecord>>, StoreError> {

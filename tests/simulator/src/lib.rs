@@ -18,6 +18,7 @@
 //! rules and event queue, so many can run in parallel in one test process.
 
 pub mod azurite;
+mod faults;
 
 mod arm;
 pub mod config;

@@ -139,26 +139,6 @@ impl FaultRule {
         self.name_contains = Some(part.to_string());
         self
     }
-
-    pub fn times(mut self, times: usize) -> Self {
-        self.times = times;
-        self
-    }
-
-    pub fn retry_after(mut self, secs: u32) -> Self {
-        self.retry_after_secs = Some(secs);
-        self
-    }
-
-    pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = Some(delay);
-        self
-    }
-
-    pub fn message(mut self, message: &str) -> Self {
-        self.message = message.to_string();
-        self
-    }
 }
 
 /// One request as seen by the simulator.
@@ -361,3 +341,5 @@ impl fmt::Display for Notice {
         }
     }
 }
+
+crate::faults::fault_rule_builders!(FaultRule, message: message);

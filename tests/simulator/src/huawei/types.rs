@@ -188,35 +188,9 @@ impl HuaweiFaultRule {
         HuaweiFaultRule::new(op, 0, "", "").delay(delay)
     }
 
-    /// Any operation (clears `op`).
-    pub fn any_op(mut self) -> Self {
-        self.op = None;
-        self
-    }
-
     /// Only requests about `id`.
     pub fn resource(mut self, id: &str) -> Self {
         self.resource = Some(id.to_string());
-        self
-    }
-
-    pub fn times(mut self, times: usize) -> Self {
-        self.times = times;
-        self
-    }
-
-    pub fn retry_after(mut self, secs: u32) -> Self {
-        self.retry_after_secs = Some(secs);
-        self
-    }
-
-    pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = Some(delay);
-        self
-    }
-
-    pub fn message(mut self, error_msg: &str) -> Self {
-        self.error_msg = error_msg.to_string();
         self
     }
 }
@@ -245,3 +219,5 @@ pub struct HuaweiRequestRecord {
     pub request_id: String,
     pub at: DateTime<Utc>,
 }
+
+crate::faults::fault_rule_builders!(HuaweiFaultRule, message: error_msg, any_op);

@@ -146,35 +146,9 @@ impl NovaFaultRule {
         NovaFaultRule::new(op, 0, "").delay(delay)
     }
 
-    /// Any operation (clears `op`).
-    pub fn any_op(mut self) -> Self {
-        self.op = None;
-        self
-    }
-
     /// Only requests about server `id`.
     pub fn server(mut self, id: &str) -> Self {
         self.server = Some(id.to_string());
-        self
-    }
-
-    pub fn times(mut self, times: usize) -> Self {
-        self.times = times;
-        self
-    }
-
-    pub fn retry_after(mut self, secs: u32) -> Self {
-        self.retry_after_secs = Some(secs);
-        self
-    }
-
-    pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = Some(delay);
-        self
-    }
-
-    pub fn message(mut self, message: &str) -> Self {
-        self.message = message.to_string();
         self
     }
 }
@@ -223,3 +197,5 @@ pub struct NovaServer {
     /// The Keystone project that owns it; `None` = visible to every project.
     pub project_id: Option<String>,
 }
+
+crate::faults::fault_rule_builders!(NovaFaultRule, message: message, any_op);

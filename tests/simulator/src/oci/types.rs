@@ -139,35 +139,9 @@ impl OciFaultRule {
         OciFaultRule::new(op, 0, "", "").delay(delay)
     }
 
-    /// Any operation (clears `op`).
-    pub fn any_op(mut self) -> Self {
-        self.op = None;
-        self
-    }
-
     /// Only requests about `ocid`.
     pub fn resource(mut self, ocid: &str) -> Self {
         self.resource = Some(ocid.to_string());
-        self
-    }
-
-    pub fn times(mut self, times: usize) -> Self {
-        self.times = times;
-        self
-    }
-
-    pub fn retry_after(mut self, secs: u32) -> Self {
-        self.retry_after_secs = Some(secs);
-        self
-    }
-
-    pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = Some(delay);
-        self
-    }
-
-    pub fn message(mut self, message: &str) -> Self {
-        self.message = message.to_string();
         self
     }
 }
@@ -194,3 +168,5 @@ pub struct OciRequestRecord {
     pub opc_request_id: String,
     pub at: DateTime<Utc>,
 }
+
+crate::faults::fault_rule_builders!(OciFaultRule, message: message, any_op);

@@ -28,6 +28,7 @@
 //! | `GAMEFLEET_MAX_CONNECTIONS` | `1024` | connections served at once; further clients wait in the listen backlog until one closes |
 //! | `RUST_LOG` | `info` | log filter |
 
+pub use crate::ops::gc::GcConfig;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -42,11 +43,11 @@ pub struct Config {
     /// `ACI_SET_SESSIONS_URL` (checked to be ReportSessions at start).
     pub set_sessions_url: Option<url::Url>,
     /// Keys that sign each container's session token (`SESSION_TOKEN_KEYS`).
-    pub session_keys: Option<crate::auth::SessionKeys>,
+    pub session_keys: Option<crate::ops::auth::SessionKeys>,
     /// `X-API-Key` values every route requires (`GAMEFLEET_API_KEYS`); empty = none required.
-    pub api_keys: crate::auth::ApiKeys,
+    pub api_keys: crate::ops::auth::ApiKeys,
     /// Keys of the seed's OpenStack API (`OPENSTACK_API_KEYS`); empty = that API answers 401.
-    pub openstack_api_keys: crate::auth::ApiKeys,
+    pub openstack_api_keys: crate::ops::auth::ApiKeys,
     /// Where to listen instead of 127.0.0.1:`FUNCTIONS_CUSTOMHANDLER_PORT` (`GAMEFLEET_LISTEN`).
     pub listen: Option<std::net::SocketAddr>,
     pub gc: GcConfig,
@@ -83,20 +84,6 @@ pub enum IdentityConfig {
     },
     /// azure_identity's default chain (environment, CLI...).
     Default,
-}
-
-#[derive(Debug, Clone)]
-pub struct GcConfig {
-    pub concurrency: usize,
-    pub failed_ttl: Duration,
-    pub delete_wait: Duration,
-    /// How long a Deleting claim belongs to the run (or Delete) that made it:
-    /// within it, nobody else sends a DELETE for that group.
-    pub delete_lease: Duration,
-    /// How often GC compares the table with ARM (0 = every run, `None` = never).
-    pub reconcile_interval: Option<Duration>,
-    /// A Creating row older than this is settled from ARM (a lost event, a crash).
-    pub creating_timeout: Duration,
 }
 
 /// Bounds on every connection gamefleet accepts itself (the TCP listener of
@@ -221,21 +208,22 @@ impl Config {
         };
         let session_keys = match get("SESSION_TOKEN_KEYS") {
             Some(spec) => Some(
-                crate::auth::SessionKeys::parse(&spec).map_err(|e| err("SESSION_TOKEN_KEYS", e))?,
+                crate::ops::auth::SessionKeys::parse(&spec)
+                    .map_err(|e| err("SESSION_TOKEN_KEYS", e))?,
             ),
             None => None,
         };
         let api_keys = match get("GAMEFLEET_API_KEYS") {
             Some(spec) => {
-                crate::auth::ApiKeys::parse(&spec).map_err(|e| err("GAMEFLEET_API_KEYS", e))?
+                crate::ops::auth::ApiKeys::parse(&spec).map_err(|e| err("GAMEFLEET_API_KEYS", e))?
             }
-            None => crate::auth::ApiKeys::default(),
+            None => crate::ops::auth::ApiKeys::default(),
         };
         let openstack_api_keys = match get("OPENSTACK_API_KEYS") {
             Some(spec) => {
-                crate::auth::ApiKeys::parse(&spec).map_err(|e| err("OPENSTACK_API_KEYS", e))?
+                crate::ops::auth::ApiKeys::parse(&spec).map_err(|e| err("OPENSTACK_API_KEYS", e))?
             }
-            None => crate::auth::ApiKeys::default(),
+            None => crate::ops::auth::ApiKeys::default(),
         };
         let listen = match get("GAMEFLEET_LISTEN") {
             Some(l) => Some(l.trim().parse::<std::net::SocketAddr>().map_err(|_| {

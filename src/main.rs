@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use gamefleet::config::{ArmConfig, Config};
 use gamefleet::lifecycle::poll::Progress;
 use gamefleet::lifecycle::SystemClock;
-use gamefleet::power::PowerHub;
+use gamefleet::ops::power::PowerHub;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -193,7 +193,7 @@ type Error = Box<dyn std::error::Error>;
 
 async fn migrate() -> Result<ExitCode, Error> {
     let config = Config::from_env()?;
-    let app = gamefleet::app::build(&config, gamefleet::power::process_env())?;
+    let app = gamefleet::wiring::build(&config, gamefleet::ops::power::process_env())?;
     let report = app.migrate().await?;
     println!("{}", serde_json::to_string(&report)?);
     eprintln!(
@@ -214,9 +214,9 @@ async fn migrate() -> Result<ExitCode, Error> {
 
 async fn serve(port_override: Option<u16>, listen: Option<SocketAddr>) -> Result<(), Error> {
     let config = Config::from_env()?;
-    let app = Arc::new(gamefleet::app::build(
+    let app = Arc::new(gamefleet::wiring::build(
         &config,
-        gamefleet::power::process_env(),
+        gamefleet::ops::power::process_env(),
     )?);
     // Every configured provider now: a missing variable or an unreadable key fails the start.
     app.power.check_configuration().await?;
@@ -235,14 +235,14 @@ async fn serve(port_override: Option<u16>, listen: Option<SocketAddr>) -> Result
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    gamefleet::app::ensure_table(&app);
+    gamefleet::wiring::ensure_table(&app);
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!(%addr, table = %config.storage.table, arm = %config.arm.endpoint, "gamefleet listening");
     gamefleet::http::serve(
         listener,
         gamefleet::http::router(app),
         config.serve,
-        gamefleet::shutdown_signal(),
+        gamefleet::runtime::shutdown_signal(),
     )
     .await;
     tracing::info!("gamefleet stopped");
@@ -253,7 +253,7 @@ async fn serve(port_override: Option<u16>, listen: Option<SocketAddr>) -> Result
 /// every configured provider built now, so a configuration mistake fails here.
 async fn hub_from_env() -> Result<PowerHub, Error> {
     let arm = match ArmConfig::from_lookup(&|k| std::env::var(k).ok())? {
-        Some(cfg) => Some(Arc::new(gamefleet::app::arm_client(&cfg)?)),
+        Some(cfg) => Some(Arc::new(gamefleet::wiring::arm_client(&cfg)?)),
         None => None,
     };
     let hub = PowerHub::from_env(arm)?;
@@ -272,13 +272,13 @@ async fn oci_function() -> Result<(), Error> {
     }
     let hub = Arc::new(hub_from_env().await?);
     let limits = gamefleet::config::ServeLimits::from_lookup(&|k| std::env::var(k).ok())?;
-    gamefleet::ocifn::serve(&listener, hub, limits).await?;
+    gamefleet::runtime::ocifn::serve(&listener, hub, limits).await?;
     Ok(())
 }
 
 async fn power(body: serde_json::Value, as_json: bool) -> Result<ExitCode, Error> {
     let hub = hub_from_env().await?;
-    let req = gamefleet::power::parse_request(&body, &hub.defaults)?;
+    let req = gamefleet::ops::power::parse_request(&body, &hub.defaults)?;
     let clock = SystemClock::default();
     let started = std::time::Instant::now();
     let mut report = |p: Progress| {
@@ -306,7 +306,7 @@ async fn power(body: serde_json::Value, as_json: bool) -> Result<ExitCode, Error
         println!("{}", done.to_json());
     } else {
         println!("{}", done.message());
-        if let gamefleet::power::Executed::Set(set) = &done {
+        if let gamefleet::ops::power::Executed::Set(set) = &done {
             for (m, o) in &set.members {
                 println!(
                     "  {} {}: {} ({})",

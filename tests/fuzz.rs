@@ -21,7 +21,7 @@
 //! issue 8: a key twice at any depth, and a BOM or UTF-16 body, refused by every
 //! parser with a message naming what is wrong.
 
-use gamefleet::events::{self, EventKind, ResourceEvent, ResourceId};
+use gamefleet::fleet::events::{self, EventKind, ResourceEvent, ResourceId};
 use gamefleet::fleet::spec::ContainerGroupSpec;
 use gamefleet::fleet::{
     ActiveSessions, ContainerGroupName, ContainerName, GroupKey, GroupState, ResourceGroup,
@@ -29,8 +29,8 @@ use gamefleet::fleet::{
 use gamefleet::http::envelope::Invocation;
 use gamefleet::http::error::ApiError;
 use gamefleet::http::{body, requests};
+use gamefleet::ops::power::{self, Defaults, Target as PowerTarget};
 use gamefleet::ops::state::Target as StateTarget;
-use gamefleet::power::{self, Defaults, Target as PowerTarget};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -598,7 +598,7 @@ fn expected_kind(t: &str) -> EventKind {
 /// Every delivery: no more results than events, each result explained by its event.
 fn delivery_oracle(
     v: &Value,
-) -> Result<Vec<Result<ResourceEvent, gamefleet::events::EventError>>, TestCaseError> {
+) -> Result<Vec<Result<ResourceEvent, gamefleet::fleet::events::EventError>>, TestCaseError> {
     let results = events::parse_delivery(v);
     let decoded = decode_layers(v);
     match &decoded {
@@ -625,7 +625,10 @@ fn delivery_oracle(
     Ok(results)
 }
 
-fn event_oracle(r: &Result<ResourceEvent, gamefleet::events::EventError>, src: &Value) -> Check {
+fn event_oracle(
+    r: &Result<ResourceEvent, gamefleet::fleet::events::EventError>,
+    src: &Value,
+) -> Check {
     let Ok(ev) = r else { return Ok(()) };
     let obj = src
         .as_object()
@@ -2770,7 +2773,7 @@ fn event_case() -> BoxedStrategy<EventCase> {
 }
 
 fn event_expect_check(
-    r: &Result<ResourceEvent, gamefleet::events::EventError>,
+    r: &Result<ResourceEvent, gamefleet::fleet::events::EventError>,
     c: &EventCase,
 ) -> Check {
     match (&c.ok, r) {

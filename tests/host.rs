@@ -375,7 +375,7 @@ async fn the_binary_serves_every_function_as_the_host_calls_it() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["message"], "Container group is Running.");
     // A game server reports its own count with the token Create gave it (no function key).
-    let token = gamefleet::auth::SessionKeys::parse(SESSION_KEYS)
+    let token = gamefleet::ops::auth::SessionKeys::parse(SESSION_KEYS)
         .unwrap()
         .issue(&gamefleet::fleet::GroupKey::new(
             gamefleet::fleet::ResourceGroup::parse("my-rg").unwrap(),

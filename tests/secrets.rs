@@ -4,8 +4,8 @@
 //! an expired ARM token refreshed, ARM failing and retried, OCI signed calls —
 //! with every line captured, then searched for every secret that was in play.
 
-use gamefleet::auth::SessionKeys;
 use gamefleet::fleet::{ContainerGroupName, GroupKey, ResourceGroup};
+use gamefleet::ops::auth::SessionKeys;
 use gamefleet::ports::SecretStore;
 use gamefleet_sim::azurite::{unique_table, Azurite, ACCOUNT_KEY};
 use gamefleet_sim::huawei::{HuaweiKey, HuaweiSim, HuaweiSimConfig};

@@ -106,7 +106,7 @@ pub async fn run(args: LoadArgs) -> Result<()> {
         },
         Op::RawList | Op::RawSetsessions => {
             // The same client settings as gamefleet's store (src/app.rs).
-            let http = gamefleet::app::http_client(Duration::from_secs(10))?;
+            let http = gamefleet::wiring::http_client(Duration::from_secs(10))?;
             Client::Raw(Box::new(TableStore::from_connection_string(
                 args.storage.as_deref().ok_or("--storage is needed")?,
                 args.table.as_deref().ok_or("--table is needed")?,

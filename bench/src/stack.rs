@@ -150,7 +150,7 @@ impl Memory {
 
 /// A store of the bench's own (seeding, checks), straight to `endpoint`.
 pub async fn store(endpoint_conn: &str, table: &str) -> Result<TableStore> {
-    let http = gamefleet::app::http_client(Duration::from_secs(30))?;
+    let http = gamefleet::wiring::http_client(Duration::from_secs(30))?;
     let store =
         TableStore::from_connection_string(endpoint_conn, table, http, StoreOptions::default())?;
     store.ensure_ready().await?;

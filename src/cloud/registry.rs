@@ -10,7 +10,7 @@
 //! Clients are built once per process and shared: a provider family (the two
 //! OCI ones) keeps its one client in the [`Context`]'s shared cells. A
 //! configured provider is built when the process starts
-//! ([`crate::power::PowerHub::check_configuration`]), so a missing variable or an unreadable
+//! ([`crate::ops::power::PowerHub::check_configuration`]), so a missing variable or an unreadable
 //! key shows at start, not in the first request's answer; credentials the
 //! cloud itself rejects are a 502 on each request, and the process keeps serving.
 

@@ -5,7 +5,7 @@ use super::envelope::{Invocation, InvocationResult};
 use super::error::ApiError;
 use super::requests;
 use super::AppState;
-use crate::events::parse_delivery;
+use crate::fleet::events::parse_delivery;
 use crate::fleet::{ActiveSessions, GroupKey, GroupState};
 use crate::ops::delete::Deleted;
 use crate::ops::monitor::EventOutcome;

@@ -251,10 +251,10 @@ pub fn set_state(body: &[u8]) -> Result<(GroupKey, Target, Option<String>), ApiE
 /// Power: any JSON object; the lifecycle request parser does the rest.
 pub fn power(
     body: &[u8],
-    defaults: &crate::power::Defaults,
-) -> Result<crate::power::PowerRequest, ApiError> {
+    defaults: &crate::ops::power::Defaults,
+) -> Result<crate::ops::power::PowerRequest, ApiError> {
     let v: Value = parse(body)?;
-    crate::power::parse_request(&v, defaults)
+    crate::ops::power::parse_request(&v, defaults)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))
 }
 

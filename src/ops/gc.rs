@@ -17,6 +17,22 @@ use crate::fleet::{GroupRecord, GroupState, Versioned};
 use crate::ports::{DeleteOutcome, ListQuery, StoreError};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
+use std::time::Duration;
+
+/// How GC runs (`GC_CONCURRENCY`, `FLEET_FAILED_TTL`, … read by [`crate::config`]).
+#[derive(Debug, Clone)]
+pub struct GcConfig {
+    pub concurrency: usize,
+    pub failed_ttl: Duration,
+    pub delete_wait: Duration,
+    /// How long a Deleting claim belongs to the run (or Delete) that made it:
+    /// within it, nobody else sends a DELETE for that group.
+    pub delete_lease: Duration,
+    /// How often GC compares the table with ARM (0 = every run, `None` = never).
+    pub reconcile_interval: Option<Duration>,
+    /// A Creating row older than this is settled from ARM (a lost event, a crash).
+    pub creating_timeout: Duration,
+}
 
 /// What one GC run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]

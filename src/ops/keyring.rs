@@ -11,8 +11,8 @@
 //!   valid after keys are configured later, as long as the stored key exists,
 //!   so servers created before the change keep reporting their players.
 
-use crate::auth::{SessionKeys, GENERATED_KEY_ID};
 use crate::fleet::GroupKey;
+use crate::ops::auth::{SessionKeys, GENERATED_KEY_ID};
 use crate::ports::{SecretStore, StoreError};
 use std::sync::Arc;
 

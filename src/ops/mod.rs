@@ -2,19 +2,21 @@
 //! Each decides with the pure core ([`crate::fleet`]) and writes conditionally
 //! on the ETag it read; a lost race is retried a bounded number of times.
 
+pub mod auth;
 pub mod create;
 pub mod delete;
 pub mod gc;
 pub mod keyring;
 pub mod migrate;
 pub mod monitor;
+pub mod power;
 pub mod reconcile;
 pub mod sessions;
 pub mod state;
 
-use crate::config::GcConfig;
 use crate::fleet::{GroupKey, GroupRecord, GroupState, ResourceGroup, Versioned};
 use crate::ports::{ContainerPlatform, FleetStore, ListQuery, PlatformError, StoreError};
+use gc::GcConfig;
 use std::sync::Arc;
 
 /// Everything the use cases need, built once in `main`.
@@ -23,7 +25,7 @@ pub struct App {
     pub store: Arc<dyn FleetStore>,
     pub platform: Arc<dyn ContainerPlatform>,
     /// The lifecycle core's providers (the Power function).
-    pub power: Arc<crate::power::PowerHub>,
+    pub power: Arc<crate::ops::power::PowerHub>,
     pub settings: Settings,
     /// Signs and checks each game server's session token.
     pub keyring: Arc<keyring::Keyring>,
@@ -39,9 +41,9 @@ pub struct Settings {
     /// `ACI_SET_SESSIONS_URL` (and `SET_SESSIONS_URL`, the original images' name).
     pub set_sessions_url: Option<url::Url>,
     /// `X-API-Key` values every route requires; empty = none (under the Functions host).
-    pub api_keys: crate::auth::ApiKeys,
+    pub api_keys: crate::ops::auth::ApiKeys,
     /// Keys of the seed's OpenStack API (`OPENSTACK_API_KEYS`).
-    pub openstack_api_keys: crate::auth::ApiKeys,
+    pub openstack_api_keys: crate::ops::auth::ApiKeys,
     pub gc: GcConfig,
 }
 

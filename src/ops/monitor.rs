@@ -11,7 +11,7 @@
 //! | anything else, other providers, other subscriptions, groups without a row | ignored |
 
 use super::{App, OpsError, MAX_CONFLICT_RETRIES};
-use crate::events::{EventKind, ResourceEvent};
+use crate::fleet::events::{EventKind, ResourceEvent};
 use crate::fleet::{machine, Decision, Event, GroupKey, GroupRecord, GroupState};
 use crate::ports::{Provisioning, StoreError};
 use serde::Serialize;

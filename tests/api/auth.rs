@@ -3,7 +3,7 @@
 //! Functions host every route needs an API key.
 
 use crate::helpers::*;
-use gamefleet::auth::SessionKeys;
+use gamefleet::ops::auth::SessionKeys;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -18,7 +18,7 @@
 //! repeatable runs; a counterexample is shrunk and printed as its sequence.
 
 use crate::helpers::*;
-use gamefleet::events::parse_event;
+use gamefleet::fleet::events::parse_event;
 use gamefleet::fleet::{GroupRecord, GroupState};
 use gamefleet::ops::monitor::EventOutcome;
 use gamefleet::ports::StoreError;

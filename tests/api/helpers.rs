@@ -120,8 +120,8 @@ impl TestApp {
             env.insert(k, v);
         }
         let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-        let lookup: gamefleet::power::SharedEnv = Arc::new(move |k: &str| env.get(k).cloned());
-        let app = Arc::new(gamefleet::app::build(&config, lookup).unwrap());
+        let lookup: gamefleet::ops::power::SharedEnv = Arc::new(move |k: &str| env.get(k).cloned());
+        let app = Arc::new(gamefleet::wiring::build(&config, lookup).unwrap());
         app.store.ensure_ready().await.unwrap();
         let router = gamefleet::http::router(app.clone());
         // The binary's own accept loop, with its bounds, under every API test.

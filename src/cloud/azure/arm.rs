@@ -381,7 +381,7 @@ impl ContainerPlatform for ArmClient {
                 let key = item
                     .get("id")
                     .and_then(Value::as_str)
-                    .and_then(crate::events::ResourceId::parse)
+                    .and_then(crate::fleet::events::ResourceId::parse)
                     .and_then(|id| id.group_key());
                 // Names gamefleet could not have created (ARM accepts more than its own rules say) are skipped.
                 if let Some(key) = key {

@@ -3,7 +3,7 @@
 //! `properties.provisioningState` + `properties.instanceView.state`.
 
 use super::arm::{group_status, ArmAnswer, ArmClient};
-use crate::events::ResourceId;
+use crate::fleet::events::ResourceId;
 use crate::lifecycle::{
     Command, Observed, Phase, Power, PowerError, Ticket, TicketStatus, Vocabulary,
 };

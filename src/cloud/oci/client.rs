@@ -8,7 +8,7 @@
 //! changed, the request is sent again (an instance principal federates
 //! again for it).
 
-use super::auth::Credentials;
+use super::credentials::Credentials;
 use super::sign::{self, CONTENT_TYPE};
 use crate::cloud::retry::Backoff;
 use crate::cloud::transport::{Authenticator, Outgoing, Response, SendError, Transport};
@@ -94,7 +94,7 @@ impl Endpoints {
     }
 
     /// `OCI_ENDPOINT` when set, else the region's endpoints.
-    pub fn from_env(env: super::auth::Env, region: &str) -> Result<Self, PowerError> {
+    pub fn from_env(env: super::credentials::Env, region: &str) -> Result<Self, PowerError> {
         match env("OCI_ENDPOINT").filter(|v| !v.trim().is_empty()) {
             Some(base) => Self::single(&base),
             None => Self::for_region(region),

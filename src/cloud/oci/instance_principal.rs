@@ -31,8 +31,8 @@
 //! | `OCI_METADATA_ENDPOINT` | metadata service base URL | `http://169.254.169.254` |
 //! | `OCI_FEDERATION_ENDPOINT` | auth service base URL (`/v1/x509` is appended) | `https://auth.<region>.<realm domain>` |
 
-use super::auth::{jwt_expiry, load_private_key, Credentials, Env, Identity};
 use super::client::second_level_domain;
+use super::credentials::{jwt_expiry, load_private_key, Credentials, Env, Identity};
 use super::sign::{self, PrivateKey};
 use crate::cloud::retry::{self, Backoff, Retry};
 use crate::lifecycle::PowerError;
@@ -49,7 +49,7 @@ use tokio::sync::Mutex;
 use x509_cert::der::{Decode, Tag, Tagged};
 use x509_cert::Certificate;
 
-pub use super::auth::REFRESH_BEFORE_EXPIRY;
+pub use super::credentials::REFRESH_BEFORE_EXPIRY;
 
 pub const METADATA_ENDPOINT_VAR: &str = "OCI_METADATA_ENDPOINT";
 pub const FEDERATION_ENDPOINT_VAR: &str = "OCI_FEDERATION_ENDPOINT";

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod client;
 pub mod compute;
 pub mod container_instances;
+pub mod credentials;
 pub mod instance_principal;
 pub mod ocid;
 pub mod sign;

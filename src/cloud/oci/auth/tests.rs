@@ -2,7 +2,9 @@ use super::*;
 use crate::cloud::oci::sign::tests::{fixture, fixture_key};
 use crate::cloud::oci::sign::{sign, PrivateKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use reqwest::Method;
+use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 
 const ENCRYPTED_PKCS8: &str = include_str!("../testdata/sample_key_pkcs8_encrypted.pem");

@@ -26,7 +26,7 @@ pub use crate::cloud::transport::http_client;
 
 /// Everything `main` needs; no I/O happens here (the table is created later).
 /// `env` is where the lifecycle core reads its defaults and OCI settings.
-pub fn build(config: &Config, env: crate::power::SharedEnv) -> Result<App, BuildError> {
+pub fn build(config: &Config, env: crate::ops::power::SharedEnv) -> Result<App, BuildError> {
     let storage_http = http_client(config.storage.timeout)?;
     let store = TableStore::from_connection_string(
         config.storage.connection_string.expose(),
@@ -37,8 +37,8 @@ pub fn build(config: &Config, env: crate::power::SharedEnv) -> Result<App, Build
     .map_err(|e| BuildError::Store(e.to_string()))?;
 
     let arm = Arc::new(arm_client(&config.arm)?);
-    let defaults = crate::power::Defaults::from_lookup(&*env).map_err(BuildError::Power)?;
-    let power = crate::power::PowerHub::new(env, defaults, Some(arm.clone()));
+    let defaults = crate::ops::power::Defaults::from_lookup(&*env).map_err(BuildError::Power)?;
+    let power = crate::ops::power::PowerHub::new(env, defaults, Some(arm.clone()));
 
     let keyring =
         crate::ops::keyring::Keyring::new(config.session_keys.clone(), Arc::new(store.secrets()));

@@ -16,7 +16,7 @@
 
 use crate::config::ServeLimits;
 use crate::lifecycle::{Action, SystemClock};
-use crate::power::{parse_request, PowerHub};
+use crate::ops::power::{parse_request, PowerHub};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -84,7 +84,7 @@ pub async fn serve(
     }
     tracing::info!(listener = %path.display(), "OCI Function ready");
     let app = Router::new().route("/call", post(call)).with_state(hub);
-    crate::http::serve(listener, app, limits, crate::shutdown_signal()).await;
+    crate::http::serve(listener, app, limits, crate::runtime::shutdown_signal()).await;
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(&phony);
     Ok(())

@@ -29,6 +29,8 @@
 //! | `RUST_LOG` | `info` | log filter |
 
 pub use crate::ops::gc::GcConfig;
+pub use crate::setting::ConfigError;
+use crate::setting::{duration, err, number};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -132,21 +134,6 @@ impl ServeLimits {
             idle_timeout: positive("GAMEFLEET_IDLE_TIMEOUT", d.idle_timeout)?,
             max_connections,
         })
-    }
-}
-
-/// A configuration problem, naming the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("{var}: {problem}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub problem: String,
-}
-
-fn err(var: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        problem: problem.into(),
     }
 }
 
@@ -353,36 +340,6 @@ fn report_url(var: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
         ));
     }
     Ok(url)
-}
-
-fn duration(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match get(var) {
-        None => Ok(default),
-        Some(v) => humantime::parse_duration(v.trim()).map_err(|e| {
-            err(
-                var,
-                format!("{v:?} is not a duration like 30s, 5m, 1h: {e}"),
-            )
-        }),
-    }
-}
-
-fn number<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match get(var) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| err(var, format!("{v:?} is not a whole number"))),
-    }
 }
 
 #[cfg(test)]

@@ -20,5 +20,6 @@ pub mod ops;
 pub mod ports;
 pub mod runtime;
 pub mod secret;
+pub mod setting;
 pub mod store;
 pub mod wiring;

@@ -19,7 +19,7 @@ pub enum BuildError {
     #[error("ARM credential: {0}")]
     Credential(String),
     #[error("lifecycle configuration: {0}")]
-    Power(String),
+    Power(#[from] crate::setting::ConfigError),
 }
 
 pub use crate::cloud::transport::http_client;
@@ -37,7 +37,7 @@ pub fn build(config: &Config, env: crate::ops::power::SharedEnv) -> Result<App, 
     .map_err(|e| BuildError::Store(e.to_string()))?;
 
     let arm = Arc::new(arm_client(&config.arm)?);
-    let defaults = crate::ops::power::Defaults::from_lookup(&*env).map_err(BuildError::Power)?;
+    let defaults = crate::ops::power::Defaults::from_lookup(&*env)?;
     let power = crate::ops::power::PowerHub::new(env, defaults, Some(arm.clone()));
 
     let keyring =

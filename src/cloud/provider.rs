@@ -3,6 +3,7 @@
 //! client is built from. Providers depend on this file only; the registry
 //! depends on them.
 
+use crate::lifecycle::InvalidResource;
 use crate::lifecycle::{Power, PowerError, Vocabulary};
 use std::any::Any;
 use std::collections::HashMap;
@@ -12,14 +13,14 @@ use std::sync::{Arc, Mutex};
 /// `id` is a UUID in its hyphenated 8-4-4-4-12 form (ECS and Nova server
 /// ids, CCE cluster ids): checked before any URL is built. `what` names it in
 /// the message ("an ECS server id").
-pub fn check_uuid(what: &str, id: &str) -> Result<(), String> {
+pub fn check_uuid(what: &str, id: &str) -> Result<(), InvalidResource> {
     if id.len() == 36 && uuid::Uuid::try_parse(id).is_ok() {
         Ok(())
     } else {
-        Err(format!(
+        Err(InvalidResource(format!(
             "resource {:?} is not {what} (a UUID like 4d5a1b2c-0000-4000-8000-000000000001)",
             id.chars().take(80).collect::<String>()
-        ))
+        )))
     }
 }
 
@@ -35,7 +36,7 @@ pub struct ProviderSpec {
     /// What a resource is, for help and errors ("OCI Compute instance OCID").
     pub resource: &'static str,
     /// The resource id's real shape; the message names what is wrong.
-    pub check: fn(&str) -> Result<(), String>,
+    pub check: fn(&str) -> Result<(), InvalidResource>,
     /// Whether the environment configures this provider (then it is built at start).
     pub configured: fn(&Context) -> bool,
     /// Its [`Power`], from the context's configuration and shared clients

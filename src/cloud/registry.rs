@@ -54,7 +54,7 @@ impl Provider {
     }
 
     /// Whether `resource` has the shape of one of this provider's ids.
-    pub fn check(self, resource: &str) -> Result<(), String> {
+    pub fn check(self, resource: &str) -> Result<(), crate::lifecycle::InvalidResource> {
         (self.0.check)(resource)
     }
 }

@@ -62,7 +62,7 @@ pub async fn openstack(
             ApiError::bad_request("instance_id is missing (and INSTANCE_ID is not set)")
         })?;
     crate::cloud::openstack::nova::check_server_id(&instance)
-        .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "InvalidResource", m))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "InvalidResource", e.0))?;
     let region = q
         .get("region")
         .map(String::as_str)

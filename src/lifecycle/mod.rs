@@ -233,6 +233,25 @@ pub enum PowerError {
     Conflict(String),
 }
 
+/// A resource id without its provider's shape (checked before any request);
+/// the message names what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidResource(pub String);
+
+impl std::ops::Deref for InvalidResource {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<InvalidResource> for PowerError {
+    fn from(e: InvalidResource) -> Self {
+        PowerError::InvalidResource(e.0)
+    }
+}
+
 /// One compute resource kind on one provider.
 #[async_trait]
 pub trait Power: Send + Sync {

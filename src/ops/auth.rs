@@ -40,14 +40,38 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL
 /// is not set (reserved: a configured key may not use it).
 pub const GENERATED_KEY_ID: &str = "auto";
 
+/// Why a key setting (`SESSION_TOKEN_KEYS`, `GAMEFLEET_API_KEYS`) was refused.
+/// No message holds a secret: keys are named by their id or position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("key {index} is not id:base64secret")]
+    NotIdAndSecret { index: usize },
+    #[error("key {index}: the id must be letters, digits, '-' or '_'")]
+    BadId { index: usize },
+    #[error("key {id}: the secret is not base64")]
+    NotBase64 { id: String },
+    #[error("key {id}: the secret is {len} bytes; use at least 32 (openssl rand -base64 32)")]
+    TooShort { id: String, len: usize },
+    #[error("key {index}: the id {GENERATED_KEY_ID:?} is reserved for the key gamefleet generates; pick another")]
+    ReservedId { index: usize },
+    #[error("key id {id} is given twice")]
+    Duplicate { id: String },
+    #[error("no key given")]
+    Empty,
+    #[error("every API key must be at least 16 characters")]
+    ApiKeyTooShort,
+    #[error("no OS randomness: {0}")]
+    NoRandomness(String),
+}
+
 impl SessionKeys {
     /// One key from raw secret bytes (at least 32).
-    pub fn single(id: &str, secret: &[u8]) -> Result<Self, String> {
+    pub fn single(id: &str, secret: &[u8]) -> Result<Self, KeyError> {
         if secret.len() < 32 {
-            return Err(format!(
-                "key {id}: the secret is {} bytes; use at least 32",
-                secret.len()
-            ));
+            return Err(KeyError::TooShort {
+                id: id.to_owned(),
+                len: secret.len(),
+            });
         }
         Ok(Self {
             keys: vec![(id.to_owned(), Secret::new(B64.encode(secret)))],
@@ -55,9 +79,9 @@ impl SessionKeys {
     }
 
     /// A fresh 32-byte secret from the OS, base64 (what [`Self::single`] takes back via [`Self::decode_secret`]).
-    pub fn generate_secret() -> Result<Secret, String> {
+    pub fn generate_secret() -> Result<Secret, KeyError> {
         let mut raw = [0u8; 32];
-        getrandom::getrandom(&mut raw).map_err(|e| format!("no OS randomness: {e}"))?;
+        getrandom::getrandom(&mut raw).map_err(|e| KeyError::NoRandomness(e.to_string()))?;
         Ok(Secret::new(B64.encode(raw)))
     }
 
@@ -72,7 +96,7 @@ impl SessionKeys {
     }
 
     /// `id:base64secret[,id:base64secret...]`; each secret at least 32 bytes.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, KeyError> {
         let mut keys = Vec::new();
         for (i, part) in spec
             .split(',')
@@ -82,40 +106,34 @@ impl SessionKeys {
         {
             let (id, secret) = part
                 .split_once(':')
-                .ok_or_else(|| format!("key {} is not id:base64secret", i + 1))?;
+                .ok_or(KeyError::NotIdAndSecret { index: i + 1 })?;
             if id.is_empty()
                 || !id
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(format!(
-                    "key {}: the id must be letters, digits, '-' or '_'",
-                    i + 1
-                ));
+                return Err(KeyError::BadId { index: i + 1 });
             }
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(secret.trim())
                 .or_else(|_| B64.decode(secret.trim()))
-                .map_err(|_| format!("key {id}: the secret is not base64"))?;
+                .map_err(|_| KeyError::NotBase64 { id: id.to_owned() })?;
             if bytes.len() < 32 {
-                return Err(format!(
-                    "key {id}: the secret is {} bytes; use at least 32 (openssl rand -base64 32)",
-                    bytes.len()
-                ));
+                return Err(KeyError::TooShort {
+                    id: id.to_owned(),
+                    len: bytes.len(),
+                });
             }
             if id == GENERATED_KEY_ID {
-                return Err(format!(
-                    "key {}: the id {GENERATED_KEY_ID:?} is reserved for the key gamefleet generates; pick another",
-                    i + 1
-                ));
+                return Err(KeyError::ReservedId { index: i + 1 });
             }
             if keys.iter().any(|(k, _): &(String, Secret)| k == id) {
-                return Err(format!("key id {id} is given twice"));
+                return Err(KeyError::Duplicate { id: id.to_owned() });
             }
             keys.push((id.to_owned(), Secret::new(B64.encode(bytes))));
         }
         if keys.is_empty() {
-            return Err("no key given".into());
+            return Err(KeyError::Empty);
         }
         Ok(Self { keys })
     }
@@ -169,11 +187,11 @@ impl fmt::Debug for ApiKeys {
 
 impl ApiKeys {
     /// Comma-separated keys (rotation: give the new and the old one).
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, KeyError> {
         let mut keys = Vec::new();
         for k in spec.split(',').map(str::trim).filter(|k| !k.is_empty()) {
             if k.len() < 16 {
-                return Err("every API key must be at least 16 characters".into());
+                return Err(KeyError::ApiKeyTooShort);
             }
             keys.push(Sha256::digest(k.as_bytes()).into());
         }
@@ -251,7 +269,7 @@ mod tests {
             &format!("k1:{K1},k1:{K2}"),
             &format!("bad id:{K1}"),
         ] {
-            let e = SessionKeys::parse(bad).unwrap_err();
+            let e = SessionKeys::parse(bad).unwrap_err().to_string();
             assert!(!e.contains(K1) && !e.contains("c2hvcnQ"), "{e}");
         }
         assert!(!format!("{:?}", SessionKeys::parse(&format!("k1:{K1}")).unwrap()).contains(K1));

@@ -82,7 +82,7 @@ impl Keyring {
             None if create => {
                 let fresh = SessionKeys::generate_secret().map_err(|m| StoreError::Rejected {
                     code: "NoRandomness".into(),
-                    message: m,
+                    message: m.to_string(),
                 })?;
                 let stored = self.store.insert_or_get(GENERATED_KEY_NAME, &fresh).await?;
                 tracing::info!(
@@ -98,7 +98,8 @@ impl Keyring {
         };
         let raw = SessionKeys::decode_secret(&stored)
             .ok_or_else(|| invalid("the stored session-token key is not base64".into()))?;
-        let keys = SessionKeys::single(GENERATED_KEY_ID, &raw).map_err(invalid)?;
+        let keys =
+            SessionKeys::single(GENERATED_KEY_ID, &raw).map_err(|e| invalid(e.to_string()))?;
         Ok(Some(self.generated.get_or_init(|| async { keys }).await))
     }
 }

@@ -4,8 +4,9 @@
 
 use crate::cloud::registry::{one_of, Context, Providers};
 use crate::lifecycle::{
-    self, Action, Clock, Outcome, OutcomeKind, PollSettings, Power, PowerError,
+    self, Action, Clock, InvalidResource, Outcome, OutcomeKind, PollSettings, Power, PowerError,
 };
+use crate::setting::{duration, err, ConfigError};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
@@ -50,20 +51,13 @@ pub struct Defaults {
 impl Defaults {
     /// `POWER_POLL_INTERVAL` (15s), `POWER_MAX_WAIT` (240s), `POWER_PROVIDER`,
     /// `POWER_RESOURCE` or `POWER_SECRET_ID`.
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let dur = |k: &str, d: Duration| -> Result<Duration, String> {
-            match get(k) {
-                None => Ok(d),
-                Some(v) => humantime::parse_duration(v.trim())
-                    .map_err(|e| format!("{k}: {v:?} is not a duration like 15s or 4m: {e}")),
-            }
-        };
         let provider = match get("POWER_PROVIDER") {
             Some(p) => Some(
                 p.trim()
                     .parse::<Provider>()
-                    .map_err(|e| format!("POWER_PROVIDER: {e}"))?,
+                    .map_err(|e| err("POWER_PROVIDER", e.to_string()))?,
             ),
             None => None,
         };
@@ -77,8 +71,12 @@ impl Defaults {
             provider,
             target,
             settings: PollSettings {
-                interval: dur("POWER_POLL_INTERVAL", lifecycle::DEFAULT_POLL_INTERVAL)?,
-                max_wait: dur("POWER_MAX_WAIT", lifecycle::DEFAULT_MAX_WAIT)?,
+                interval: duration(
+                    &get,
+                    "POWER_POLL_INTERVAL",
+                    lifecycle::DEFAULT_POLL_INTERVAL,
+                )?,
+                max_wait: duration(&get, "POWER_MAX_WAIT", lifecycle::DEFAULT_MAX_WAIT)?,
                 wait: true,
             },
         })
@@ -103,6 +101,15 @@ impl From<String> for RequestError {
         Self {
             code: "InvalidRequest",
             message,
+        }
+    }
+}
+
+impl From<InvalidResource> for RequestError {
+    fn from(e: InvalidResource) -> Self {
+        Self {
+            code: "InvalidResource",
+            message: e.0,
         }
     }
 }
@@ -289,20 +296,17 @@ pub fn parse_request(body: &Value, defaults: &Defaults) -> Result<PowerRequest, 
 /// is always an OCI Vault secret's OCID.
 fn check_target(provider: Provider, target: &Target) -> Result<(), RequestError> {
     use crate::cloud::oci::ocid::{check, OcidType};
-    let checked = match target {
-        Target::Secret(id) => check("secretId", id, OcidType::VaultSecret).map(drop),
-        Target::Resource(id) => provider.check(id),
+    match target {
+        Target::Secret(id) => check("secretId", id, OcidType::VaultSecret).map(drop)?,
+        Target::Resource(id) => provider.check(id)?,
         Target::Many(ids) => ids.iter().enumerate().try_for_each(|(i, id)| {
             provider
                 .check(id)
-                .map_err(|e| format!("resources[{i}]: {e}"))
-        }),
-        Target::Selector(_) => Ok(()),
+                .map_err(|e| InvalidResource(format!("resources[{i}]: {e}")))
+        })?,
+        Target::Selector(_) => {}
     };
-    checked.map_err(|message| RequestError {
-        code: "InvalidResource",
-        message,
-    })
+    Ok(())
 }
 
 /// What a request ran: one target, or a set.
@@ -376,7 +380,7 @@ impl PowerHub {
     }
 
     /// From the process environment.
-    pub fn from_env(arm: Option<Arc<crate::cloud::azure::ArmClient>>) -> Result<Self, String> {
+    pub fn from_env(arm: Option<Arc<crate::cloud::azure::ArmClient>>) -> Result<Self, ConfigError> {
         let env = process_env();
         let defaults = Defaults::from_lookup(&*env)?;
         Ok(Self::new(env, defaults, arm))
@@ -681,7 +685,8 @@ mod tests {
         assert!(
             Defaults::from_lookup(&|k| bad.get(k).map(|v| v.to_string()))
                 .unwrap_err()
-                .starts_with("POWER_POLL_INTERVAL")
+                .var
+                == "POWER_POLL_INTERVAL"
         );
     }
 }

@@ -15,8 +15,10 @@
 //! `oci-compute`, `ocid1.computecontainerinstance.` → `oci-container-instance`).
 
 use crate::config::ServeLimits;
+use crate::lifecycle::InvalidResource;
 use crate::lifecycle::{Action, SystemClock};
-use crate::ops::power::{parse_request, PowerHub};
+use crate::ops::power::{parse_request, PowerHub, RequestError};
+use crate::setting::{err, ConfigError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -32,28 +34,54 @@ use std::time::Duration;
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Where to listen: the path in `FN_LISTENER` (`unix:` prefix required; at most 107 bytes).
-pub fn listener_path(fn_listener: &str) -> Result<PathBuf, String> {
-    let path = fn_listener
-        .strip_prefix("unix:")
-        .ok_or_else(|| format!("FN_LISTENER must start with \"unix:\", got {fn_listener:?}"))?;
+pub fn listener_path(fn_listener: &str) -> Result<PathBuf, ConfigError> {
+    let path = fn_listener.strip_prefix("unix:").ok_or_else(|| {
+        err(
+            "FN_LISTENER",
+            format!("must start with \"unix:\", got {fn_listener:?}"),
+        )
+    })?;
     if path.len() > 107 {
-        return Err(format!(
-            "FN_LISTENER path is {} bytes; the limit is 107",
-            path.len()
+        return Err(err(
+            "FN_LISTENER",
+            format!("the path is {} bytes; the limit is 107", path.len()),
         ));
     }
     if !path.starts_with('/') {
-        return Err(format!("FN_LISTENER path must be absolute, got {path:?}"));
+        return Err(err(
+            "FN_LISTENER",
+            format!("the path must be absolute, got {path:?}"),
+        ));
+    }
+    if path.ends_with('/') {
+        return Err(err("FN_LISTENER", "the path names no file"));
     }
     Ok(PathBuf::from(path))
 }
 
-fn phony_of(path: &Path) -> Result<PathBuf, String> {
+/// Why the OCI Function could not start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Setting(#[from] ConfigError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> ServeError {
+    move |source| ServeError::Io { what, source }
+}
+
+fn phony_of(path: &Path) -> Result<(PathBuf, std::ffi::OsString), ConfigError> {
     let name = path
         .file_name()
-        .ok_or("FN_LISTENER names no file")?
-        .to_string_lossy();
-    Ok(path.with_file_name(format!("phony{name}")))
+        .ok_or_else(|| err("FN_LISTENER", "the path names no file"))?;
+    let mut phony = std::ffi::OsString::from("phony");
+    phony.push(name);
+    Ok((path.with_file_name(&phony), phony))
 }
 
 /// Serve calls until SIGTERM/Ctrl-C, then remove the socket files. The
@@ -62,25 +90,24 @@ pub async fn serve(
     fn_listener: &str,
     hub: Arc<PowerHub>,
     limits: ServeLimits,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     let path = listener_path(fn_listener)?;
-    let phony = phony_of(&path)?;
+    let (phony, phony_name) = phony_of(&path)?;
     let _ = std::fs::remove_file(&phony);
     let _ = std::fs::remove_file(&path);
     let listener = tokio::net::UnixListener::bind(&phony)
-        .map_err(|e| format!("cannot listen on {}: {e}", phony.display()))?;
+        .map_err(io(format!("cannot listen on {}", phony.display())))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&phony, std::fs::Permissions::from_mode(0o666)).map_err(|e| {
-            format!(
-                "cannot make {} writable by the Fn agent: {e}",
-                phony.display()
-            )
-        })?;
-        let target = phony.file_name().ok_or("no phony file name")?;
-        std::os::unix::fs::symlink(target, &path)
-            .map_err(|e| format!("cannot link {} to {}: {e}", path.display(), phony.display()))?;
+        std::fs::set_permissions(&phony, std::fs::Permissions::from_mode(0o666)).map_err(io(
+            format!("cannot make {} writable by the Fn agent", phony.display()),
+        ))?;
+        std::os::unix::fs::symlink(&phony_name, &path).map_err(io(format!(
+            "cannot link {} to {}",
+            path.display(),
+            phony.display()
+        )))?;
     }
     tracing::info!(listener = %path.display(), "OCI Function ready");
     let app = Router::new().route("/call", post(call)).with_state(hub);
@@ -98,18 +125,21 @@ async fn call(State(hub): State<Arc<PowerHub>>, headers: HeaderMap, body: Bytes)
         .unwrap_or("-")
         .to_owned();
     let http_intent = headers.get("fn-intent").and_then(|v| v.to_str().ok()) == Some("httprequest");
-    let parsed: Result<Value, String> = if body.iter().all(u8::is_ascii_whitespace) {
+    let parsed: Result<Value, RequestError> = if body.iter().all(u8::is_ascii_whitespace) {
         Ok(Value::Null)
     } else {
         // The HTTP functions' one body rule: UTF-8, one document, no key twice.
-        crate::http::body::parse::<Value>(&body).map_err(|e| e.message)
+        crate::http::body::parse::<Value>(&body).map_err(|e| RequestError::from(e.message))
     };
     let mut defaults = hub.defaults.clone();
     let parsed = parsed.and_then(|v| seed_body(v, defaults.provider.is_some()));
     defaults.action.get_or_insert(Action::Toggle);
-    let req = parsed.and_then(|v| parse_request(&v, &defaults).map_err(|e| e.message));
+    let req = parsed.and_then(|v| parse_request(&v, &defaults));
     let (status, body) = match req {
-        Err(message) => (StatusCode::BAD_REQUEST, json!({"error": message})),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": e.message, "code": e.code}),
+        ),
         Ok(mut req) => {
             if let Some(left) = deadline_left(&headers) {
                 let budget = left.saturating_sub(DEADLINE_MARGIN);
@@ -158,7 +188,7 @@ async fn call(State(hub): State<Arc<PowerHub>>, headers: HeaderMap, body: Bytes)
 /// The seed's `{"instance_id": ...}` as the request it means: `resource`, with
 /// `action` `start` unless one is given, and `provider` from the OCID's type
 /// unless the function configures one. Other bodies pass unchanged.
-pub fn seed_body(body: Value, provider_configured: bool) -> Result<Value, String> {
+pub fn seed_body(body: Value, provider_configured: bool) -> Result<Value, RequestError> {
     let Value::Object(mut obj) = body else {
         return Ok(body);
     };
@@ -166,10 +196,10 @@ pub fn seed_body(body: Value, provider_configured: bool) -> Result<Value, String
         return Ok(Value::Object(obj));
     };
     let Value::String(id) = id else {
-        return Err("instance_id must be a string (an instance OCID)".to_owned());
+        return Err("instance_id must be a string (an instance OCID)".into());
     };
     if obj.contains_key("resource") || obj.contains_key("secretId") {
-        return Err("give either instance_id or resource / secretId, not both".to_owned());
+        return Err("give either instance_id or resource / secretId, not both".into());
     }
     let id = id.trim().to_owned();
     if !provider_configured && !obj.contains_key("provider") {
@@ -178,9 +208,10 @@ pub fn seed_body(body: Value, provider_configured: bool) -> Result<Value, String
         } else if id.starts_with("ocid1.computecontainerinstance.") {
             "oci-container-instance"
         } else {
-            return Err(format!(
+            return Err(InvalidResource(format!(
                 "instance_id {id:?} is neither an ocid1.instance nor an ocid1.computecontainerinstance OCID, and POWER_PROVIDER is not set"
-            ));
+            ))
+            .into());
         };
         obj.insert("provider".to_owned(), Value::from(provider));
     }
@@ -212,15 +243,17 @@ mod tests {
             PathBuf::from("/tmp/fn/listen.sock")
         );
         assert_eq!(
-            phony_of(Path::new("/tmp/fn/listen.sock")).unwrap(),
+            phony_of(Path::new("/tmp/fn/listen.sock")).unwrap().0,
             PathBuf::from("/tmp/fn/phonylisten.sock")
         );
-        assert!(listener_path("/tmp/fn/listen.sock")
-            .unwrap_err()
-            .contains("unix:"));
+        let e = listener_path("/tmp/fn/listen.sock").unwrap_err();
+        assert_eq!(e.var, "FN_LISTENER");
+        assert!(e.to_string().contains("unix:"), "{e}");
         assert!(listener_path("unix:relative.sock").is_err());
+        assert!(listener_path("unix:/tmp/fn/").is_err());
         assert!(listener_path(&format!("unix:/{}", "a".repeat(107)))
             .unwrap_err()
+            .to_string()
             .contains("107"));
     }
 
@@ -247,7 +280,8 @@ mod tests {
         assert!(seed_body(json!({"instance_id": 7}), false).is_err());
         assert!(seed_body(json!({"instance_id": vm, "resource": vm}), false).is_err());
         let e = seed_body(json!({"instance_id": "games/vm"}), false).unwrap_err();
-        assert!(e.contains("POWER_PROVIDER"), "{e}");
+        assert_eq!(e.code, "InvalidResource");
+        assert!(e.message.contains("POWER_PROVIDER"), "{e}");
     }
 
     #[test]

@@ -38,10 +38,10 @@ impl AciPower {
 
 /// The registry's check of an `aci` resource: an ARM id of a container group,
 /// or `<resourceGroup>/<name>`, with names ARM would accept.
-pub fn check_resource(resource: &str) -> Result<(), String> {
+pub fn check_resource(resource: &str) -> Result<(), crate::lifecycle::InvalidResource> {
     split(resource, "00000000-0000-0000-0000-000000000000")
         .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::lifecycle::InvalidResource(e.to_string()))
 }
 
 /// (subscription, resource group, name) of a resource id.

@@ -44,14 +44,19 @@ impl StopType {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, UnknownStopType> {
         match s.trim().to_ascii_uppercase().as_str() {
             "SOFT" => Ok(StopType::Soft),
             "HARD" => Ok(StopType::Hard),
-            other => Err(format!("type {other:?} is not SOFT or HARD")),
+            other => Err(UnknownStopType(other.to_owned())),
         }
     }
 }
+
+/// A stop type other than SOFT or HARD.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("type {0:?} is not SOFT or HARD")]
+pub struct UnknownStopType(pub String);
 
 /// Signs every attempt afresh (a new `X-Sdk-Date`).
 pub(crate) struct Signer(pub(crate) Credentials);
@@ -305,7 +310,7 @@ pub fn error(r: &Response) -> PowerError {
 }
 
 /// A server id: a UUID (checked before any URL is built).
-pub fn check_server_id(id: &str) -> Result<(), String> {
+pub fn check_server_id(id: &str) -> Result<(), crate::lifecycle::InvalidResource> {
     crate::cloud::provider::check_uuid("an ECS server id", id)
 }
 
@@ -345,13 +350,13 @@ impl Power for EcsPower {
     }
 
     async fn observe(&self, resource: &str) -> Result<Observed, PowerError> {
-        check_server_id(resource).map_err(PowerError::InvalidResource)?;
+        check_server_id(resource)?;
         let (status, task, _) = self.client.server(resource).await?;
         Ok(phase_of(&status, task.as_deref()))
     }
 
     async fn command(&self, resource: &str, command: Command) -> Result<Ticket, PowerError> {
-        check_server_id(resource).map_err(PowerError::InvalidResource)?;
+        check_server_id(resource)?;
         let job = self.client.batch(command, self.stop, &[resource]).await?;
         Ok(Ticket::follow(job))
     }
@@ -364,10 +369,7 @@ impl Power for EcsPower {
         command: Command,
     ) -> Vec<Result<Ticket, PowerError>> {
         if let Some(bad) = resources.iter().find_map(|r| check_server_id(r).err()) {
-            return resources
-                .iter()
-                .map(|_| Err(PowerError::InvalidResource(bad.clone())))
-                .collect();
+            return resources.iter().map(|_| Err(bad.clone().into())).collect();
         }
         let ids: Vec<&str> = resources.iter().map(String::as_str).collect();
         match self.client.batch(command, self.stop, &ids).await {

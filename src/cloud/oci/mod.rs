@@ -60,11 +60,11 @@ pub static COMPUTE: ProviderSpec = ProviderSpec {
     build: build_compute,
 };
 
-fn check_container_instance(r: &str) -> Result<(), String> {
+fn check_container_instance(r: &str) -> Result<(), crate::lifecycle::InvalidResource> {
     ocid::check("resource", r, ocid::OcidType::ContainerInstance).map(drop)
 }
 
-fn check_instance(r: &str) -> Result<(), String> {
+fn check_instance(r: &str) -> Result<(), crate::lifecycle::InvalidResource> {
     ocid::check("resource", r, ocid::OcidType::Instance).map(drop)
 }
 
@@ -193,7 +193,7 @@ fn require_ocid(resource: &str, want: ocid::OcidType) -> Result<&str, PowerError
         ocid::OcidType::VaultSecret => "secretId",
         _ => "resource",
     };
-    ocid::check(field, resource, want).map_err(PowerError::InvalidResource)
+    Ok(ocid::check(field, resource, want)?)
 }
 
 /// `lifecycleState` of a resource body.

@@ -7,6 +7,7 @@
 //! `ocid1.computecontainerinstance.oc1.iad.aaaa…`,
 //! `ocid1.tenancy.oc1..aaaa…` (no region for global resources).
 
+use crate::lifecycle::InvalidResource;
 use std::fmt;
 
 /// The resource types gamefleet acts on.
@@ -54,7 +55,11 @@ pub const MAX_LEN: usize = 255;
 /// Every part is lower-case ASCII letters and digits (the region may also
 /// hold `-`, as in `us-ashburn-1`); the region and the future-use part may be
 /// empty, nothing else may.
-pub fn check<'a>(field: &str, raw: &'a str, want: OcidType) -> Result<&'a str, String> {
+pub fn check<'a>(field: &str, raw: &'a str, want: OcidType) -> Result<&'a str, InvalidResource> {
+    check_shape(field, raw, want).map_err(InvalidResource)
+}
+
+fn check_shape<'a>(field: &str, raw: &'a str, want: OcidType) -> Result<&'a str, String> {
     let id = raw.trim();
     let shown = if id.chars().count() > 80 {
         format!("({} characters)", id.chars().count())
@@ -151,7 +156,7 @@ mod tests {
             );
         }
         assert_eq!(
-            check("secretId", "ocid1.instance.oc1.iad.aaaa", VaultSecret).unwrap_err(),
+            &*check("secretId", "ocid1.instance.oc1.iad.aaaa", VaultSecret).unwrap_err(),
             "secretId \"ocid1.instance.oc1.iad.aaaa\" is an OCID of type instance; a Vault secret's OCID is ocid1.vaultsecret.…"
         );
         let long = format!("ocid1.instance.oc1.iad.{}", "a".repeat(300));

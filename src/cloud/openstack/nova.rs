@@ -160,7 +160,7 @@ fn error(r: &Response) -> PowerError {
 }
 
 /// A server id: a UUID (checked before any URL is built).
-pub fn check_server_id(id: &str) -> Result<(), String> {
+pub fn check_server_id(id: &str) -> Result<(), crate::lifecycle::InvalidResource> {
     crate::cloud::provider::check_uuid("a Nova server id", id)
 }
 
@@ -200,13 +200,13 @@ impl Power for NovaPower {
     }
 
     async fn observe(&self, resource: &str) -> Result<Observed, PowerError> {
-        check_server_id(resource).map_err(PowerError::InvalidResource)?;
+        check_server_id(resource)?;
         let (status, task) = self.client.state(resource).await?;
         Ok(phase_of(&status, task.as_deref()))
     }
 
     async fn command(&self, resource: &str, command: Command) -> Result<Ticket, PowerError> {
-        check_server_id(resource).map_err(PowerError::InvalidResource)?;
+        check_server_id(resource)?;
         let body = match command {
             Command::Start => {
                 let (status, _) = self.client.state(resource).await?;

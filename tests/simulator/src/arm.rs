@@ -364,18 +364,19 @@ impl Drop for RecordGuard {
     fn drop(&mut self) {
         {
             let mut st = self.shared.lock();
-            st.requests.push(RequestRecord {
-                method: self.method.clone(),
-                path: self.path.clone(),
-                query: self.query.clone(),
-                status: self.status,
-                error_code: self.code.clone(),
-                operation: self.op,
-                at: Utc::now(),
-            });
-            if let Some(op) = self.op {
-                *st.counts.entry(op).or_default() += 1;
-            }
+            let op = self.op;
+            st.log.record(
+                op,
+                RequestRecord {
+                    method: self.method.clone(),
+                    path: self.path.clone(),
+                    query: self.query.clone(),
+                    status: self.status,
+                    error_code: self.code.clone(),
+                    operation: self.op,
+                    at: Utc::now(),
+                },
+            );
         }
         if self.status >= 400 {
             self.shared.notice(Notice::Rejected {
@@ -590,7 +591,7 @@ fn admin(shared: &Arc<Shared>, method: &Method, segs: &[String]) -> Response {
             let st = shared.lock();
             let mut m = serde_json::Map::new();
             for op in Op::ALL {
-                let n = st.counts.get(&op).copied().unwrap_or(0);
+                let n = st.log.count(op);
                 m.insert(op.as_str().to_string(), json!(n));
             }
             json_response(200, &Value::Object(m))

@@ -277,20 +277,19 @@ impl Simulator {
 
     /// Every request seen, in arrival-of-answer order.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared().lock().requests.clone()
+        self.shared().lock().log.records()
     }
 
     /// Requests of `op` answered (any status) since start or [`Simulator::reset_counts`].
     pub fn count(&self, op: Op) -> usize {
-        self.shared().lock().counts.get(&op).copied().unwrap_or(0)
+        self.shared().lock().log.count(op)
     }
 
     /// Resets the per-op counts, the request log ([`Simulator::requests`]) and the
     /// delete-concurrency peak.
     pub fn reset_counts(&self) {
         let mut st = self.shared().lock();
-        st.counts.clear();
-        st.requests.clear();
+        st.log.clear();
         st.max_deletes_in_flight = st.deletes_in_flight;
     }
 

@@ -2,6 +2,7 @@
 
 use crate::config::SimConfig;
 use crate::events::RESOURCE_TYPE;
+use crate::faults::{Faults, RequestLog};
 use crate::types::{Delivery, FaultRule, Notice, Op, RequestRecord};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
@@ -94,9 +95,8 @@ pub(crate) struct Inner {
     pub tokens: HashMap<String, Token>,
     pub issued_tokens: usize,
     pub ops: HashMap<String, Operation>,
-    pub requests: Vec<RequestRecord>,
-    pub counts: HashMap<Op, usize>,
-    pub faults: Vec<FaultRule>,
+    pub log: RequestLog<RequestRecord, Op>,
+    pub faults: Faults<FaultRule>,
     pub provisioning_delay: Duration,
     pub delete_delay: Duration,
     pub delete_handling_delay: Duration,
@@ -128,21 +128,14 @@ impl Inner {
 
     /// First fault rule matching, with `times` decremented.
     pub fn take_fault(&mut self, op: Op, name: Option<&str>) -> Option<FaultRule> {
-        let idx = self.faults.iter().position(|r| {
-            r.times > 0
-                && r.op.is_none_or(|o| o == op)
+        self.faults.take(|r| {
+            r.op.is_none_or(|o| o == op)
                 && match (&r.name_contains, name) {
                     (None, _) => true,
                     (Some(part), Some(n)) => n.contains(part.as_str()),
                     (Some(_), None) => false,
                 }
-        })?;
-        let rule = self.faults[idx].clone();
-        self.faults[idx].times -= 1;
-        if self.faults[idx].times == 0 {
-            self.faults.remove(idx);
-        }
-        Some(rule)
+        })
     }
 }
 

@@ -155,22 +155,23 @@ struct RecordGuard {
 impl Drop for RecordGuard {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
-        st.requests.push(HuaweiRequestRecord {
-            method: self.method.clone(),
-            path: self.path.clone(),
-            query: self.query.clone(),
-            status: self.status,
-            error_code: self.error.as_ref().map(|e| e.code.clone()),
-            error_message: self.error.as_ref().map(|e| e.message.clone()),
-            op: self.op,
-            access_key: self.access_key.clone(),
-            expected_canonical_request: self.expected_canonical_request.take(),
-            request_id: self.request_id.clone(),
-            at: Utc::now(),
-        });
-        if let Some(op) = self.op {
-            *st.counts.entry(op).or_default() += 1;
-        }
+        let op = self.op;
+        st.log.record(
+            op,
+            HuaweiRequestRecord {
+                method: self.method.clone(),
+                path: self.path.clone(),
+                query: self.query.clone(),
+                status: self.status,
+                error_code: self.error.as_ref().map(|e| e.code.clone()),
+                error_message: self.error.as_ref().map(|e| e.message.clone()),
+                op: self.op,
+                access_key: self.access_key.clone(),
+                expected_canonical_request: self.expected_canonical_request.take(),
+                request_id: self.request_id.clone(),
+                at: Utc::now(),
+            },
+        );
     }
 }
 

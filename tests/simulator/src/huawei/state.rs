@@ -8,6 +8,7 @@
 
 use super::types::{HuaweiFaultRule, HuaweiKey, HuaweiOp, HuaweiRequestRecord, HuaweiServer};
 use super::HuaweiSimConfig;
+use crate::faults::{Faults, RequestLog};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -234,9 +235,8 @@ pub(crate) struct Inner {
     /// The `type` of every batch stop and reboot, in order.
     pub stop_types: Vec<String>,
     pub clusters: HashMap<String, Cluster>,
-    pub faults: Vec<HuaweiFaultRule>,
-    pub requests: Vec<HuaweiRequestRecord>,
-    pub counts: HashMap<HuaweiOp, usize>,
+    pub faults: Faults<HuaweiFaultRule>,
+    pub log: RequestLog<HuaweiRequestRecord, HuaweiOp>,
 }
 
 impl Inner {
@@ -246,19 +246,12 @@ impl Inner {
 
     /// First fault rule matching, with `times` decremented.
     pub fn take_fault(&mut self, op: HuaweiOp, resources: &[&str]) -> Option<HuaweiFaultRule> {
-        let idx = self.faults.iter().position(|r| {
-            r.times > 0
-                && r.op.is_none_or(|o| o == op)
+        self.faults.take(|r| {
+            r.op.is_none_or(|o| o == op)
                 && r.resource
                     .as_deref()
                     .is_none_or(|want| resources.contains(&want))
-        })?;
-        let rule = self.faults[idx].clone();
-        self.faults[idx].times -= 1;
-        if self.faults[idx].times == 0 {
-            self.faults.remove(idx);
-        }
-        Some(rule)
+        })
     }
 }
 

@@ -290,11 +290,8 @@ struct RecordGuard {
 impl Drop for RecordGuard {
     fn drop(&mut self) {
         let mut st = self.shared.state.lock();
-        if let Some(op) = self.record.op {
-            *st.counts.entry(op).or_default() += 1;
-        }
         self.record.at = Utc::now();
-        st.requests.push(self.record.clone());
+        st.log.record(self.record.op, self.record.clone());
     }
 }
 

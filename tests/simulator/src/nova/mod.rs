@@ -311,25 +311,18 @@ impl NovaSim {
 
     /// Every request answered (or abandoned by the client), in order of answer.
     pub fn requests(&self) -> Vec<NovaRequestRecord> {
-        self.shared().state.lock().requests.clone()
+        self.shared().state.lock().log.records()
     }
 
     /// Requests of `op` answered (any status) since start or [`NovaSim::reset_counts`].
     pub fn count(&self, op: NovaOp) -> usize {
-        self.shared()
-            .state
-            .lock()
-            .counts
-            .get(&op)
-            .copied()
-            .unwrap_or(0)
+        self.shared().state.lock().log.count(op)
     }
 
     /// Clears the per-op counts and the request log.
     pub fn reset_counts(&self) {
         let mut st = self.shared().state.lock();
-        st.counts.clear();
-        st.requests.clear();
+        st.log.clear();
     }
 
     /// How many times the simulator asked Keystone to validate a token (cache misses).

@@ -8,6 +8,7 @@
 //! finished transition into the stored state before every read or write.
 
 use super::types::{NovaFaultRule, NovaOp, NovaRequestRecord, NovaServer};
+use crate::faults::{Faults, RequestLog};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -374,24 +375,16 @@ impl Server {
 #[derive(Default)]
 pub(crate) struct NovaState {
     pub servers: HashMap<String, Server>,
-    pub faults: Vec<NovaFaultRule>,
-    pub requests: Vec<NovaRequestRecord>,
-    pub counts: HashMap<NovaOp, usize>,
+    pub faults: Faults<NovaFaultRule>,
+    pub log: RequestLog<NovaRequestRecord, NovaOp>,
 }
 
 impl NovaState {
     /// The first fault rule matching `op` and `server`, with its count decremented.
     pub fn take_fault(&mut self, op: NovaOp, server: Option<&str>) -> Option<NovaFaultRule> {
-        let i = self.faults.iter().position(|r| {
+        self.faults.take(|r| {
             r.op.is_none_or(|o| o == op) && r.server.as_deref().is_none_or(|s| Some(s) == server)
-        })?;
-        let rule = &mut self.faults[i];
-        rule.times -= 1;
-        let taken = rule.clone();
-        if rule.times == 0 {
-            self.faults.remove(i);
-        }
-        Some(taken)
+        })
     }
 }
 

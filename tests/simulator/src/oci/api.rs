@@ -222,21 +222,22 @@ struct RecordGuard {
 impl Drop for RecordGuard {
     fn drop(&mut self) {
         let mut st = self.shared.lock();
-        st.requests.push(OciRequestRecord {
-            method: self.method.clone(),
-            path: self.path.clone(),
-            query: self.query.clone(),
-            status: self.status,
-            error_code: self.error.as_ref().map(|e| e.code.clone()),
-            error_message: self.error.as_ref().map(|e| e.message.clone()),
-            op: self.op,
-            key_id: self.key_id.clone(),
-            opc_request_id: self.request_id.clone(),
-            at: Utc::now(),
-        });
-        if let Some(op) = self.op {
-            *st.counts.entry(op).or_default() += 1;
-        }
+        let op = self.op;
+        st.log.record(
+            op,
+            OciRequestRecord {
+                method: self.method.clone(),
+                path: self.path.clone(),
+                query: self.query.clone(),
+                status: self.status,
+                error_code: self.error.as_ref().map(|e| e.code.clone()),
+                error_message: self.error.as_ref().map(|e| e.message.clone()),
+                op: self.op,
+                key_id: self.key_id.clone(),
+                opc_request_id: self.request_id.clone(),
+                at: Utc::now(),
+            },
+        );
     }
 }
 

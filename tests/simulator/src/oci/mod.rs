@@ -508,20 +508,19 @@ impl OciSim {
 
     /// Every request answered (or abandoned by the client), in order of answer.
     pub fn requests(&self) -> Vec<OciRequestRecord> {
-        self.shared().lock().requests.clone()
+        self.shared().lock().log.records()
     }
 
     /// Requests of `op` answered (any status, 401 included) since start or
     /// [`OciSim::reset_counts`].
     pub fn count(&self, op: OciOp) -> usize {
-        self.shared().lock().counts.get(&op).copied().unwrap_or(0)
+        self.shared().lock().log.count(op)
     }
 
     /// Clears the per-op counts and the request log.
     pub fn reset_counts(&self) {
         let mut st = self.shared().lock();
-        st.counts.clear();
-        st.requests.clear();
+        st.log.clear();
     }
 }
 

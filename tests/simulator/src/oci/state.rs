@@ -7,6 +7,7 @@
 
 use super::types::{OciFaultRule, OciOp, OciRequestRecord};
 use super::OciSimConfig;
+use crate::faults::{Faults, RequestLog};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rsa::RsaPublicKey;
 use serde_json::{json, Value};
@@ -321,9 +322,8 @@ pub(crate) struct Inner {
     pub work_requests: HashMap<String, WorkRequest>,
     pub api_keys: HashMap<String, RsaPublicKey>,
     pub retry_tokens: HashMap<String, RetryEntry>,
-    pub faults: Vec<OciFaultRule>,
-    pub requests: Vec<OciRequestRecord>,
-    pub counts: HashMap<OciOp, usize>,
+    pub faults: Faults<OciFaultRule>,
+    pub log: RequestLog<OciRequestRecord, OciOp>,
     /// The instance principal's certificates (IMDS, federation), once enabled.
     pub instance: Option<super::instance::Identity>,
 }
@@ -331,21 +331,14 @@ pub(crate) struct Inner {
 impl Inner {
     /// First fault rule matching, with `times` decremented.
     pub fn take_fault(&mut self, op: OciOp, resource: Option<&str>) -> Option<OciFaultRule> {
-        let idx = self.faults.iter().position(|r| {
-            r.times > 0
-                && r.op.is_none_or(|o| o == op)
+        self.faults.take(|r| {
+            r.op.is_none_or(|o| o == op)
                 && match (&r.resource, resource) {
                     (None, _) => true,
                     (Some(want), Some(got)) => want == got,
                     (Some(_), None) => false,
                 }
-        })?;
-        let rule = self.faults[idx].clone();
-        self.faults[idx].times -= 1;
-        if self.faults[idx].times == 0 {
-            self.faults.remove(idx);
-        }
-        Some(rule)
+        })
     }
 }
 

@@ -200,18 +200,7 @@ impl Config {
             ),
             None => None,
         };
-        let api_keys = match get("GAMEFLEET_API_KEYS") {
-            Some(spec) => {
-                crate::ops::auth::ApiKeys::parse(&spec).map_err(|e| err("GAMEFLEET_API_KEYS", e))?
-            }
-            None => crate::ops::auth::ApiKeys::default(),
-        };
-        let openstack_api_keys = match get("OPENSTACK_API_KEYS") {
-            Some(spec) => {
-                crate::ops::auth::ApiKeys::parse(&spec).map_err(|e| err("OPENSTACK_API_KEYS", e))?
-            }
-            None => crate::ops::auth::ApiKeys::default(),
-        };
+        let (api_keys, openstack_api_keys) = api_keys(&get)?;
         let listen = match get("GAMEFLEET_LISTEN") {
             Some(l) => Some(l.trim().parse::<std::net::SocketAddr>().map_err(|_| {
                 err(
@@ -340,6 +329,18 @@ fn report_url(var: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
         ));
     }
     Ok(url)
+}
+
+/// `GAMEFLEET_API_KEYS` and `OPENSTACK_API_KEYS` (empty when unset): what
+/// every runtime needs, with or without Table Storage.
+pub fn api_keys(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<(crate::ops::auth::ApiKeys, crate::ops::auth::ApiKeys), ConfigError> {
+    let read = |var: &'static str| match get(var).filter(|v| !v.trim().is_empty()) {
+        Some(spec) => crate::ops::auth::ApiKeys::parse(&spec).map_err(|e| err(var, e)),
+        None => Ok(crate::ops::auth::ApiKeys::default()),
+    };
+    Ok((read("GAMEFLEET_API_KEYS")?, read("OPENSTACK_API_KEYS")?))
 }
 
 #[cfg(test)]

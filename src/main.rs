@@ -1,12 +1,13 @@
-//! The `gamefleet` binary: the Azure Functions custom handler, the lifecycle
-//! CLI for cron and schedulers, and an OCI Function (Fn http-stream contract).
+//! The `gamefleet` binary: the CLI, and the entry of every runtime
+//! ([`gamefleet::runtime`]: the Azure Functions custom handler, an OCI
+//! Function, an AWS Lambda, a FunctionGraph function), picked from the
+//! environment when no subcommand is given.
 
 use clap::{Parser, Subcommand};
-use gamefleet::config::{ArmConfig, Config};
+use gamefleet::config::Config;
 use gamefleet::lifecycle::poll::Progress;
-use gamefleet::lifecycle::SystemClock;
-use gamefleet::ops::power::PowerHub;
-use std::net::{Ipv4Addr, SocketAddr};
+use gamefleet::runtime::Runtime;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +73,13 @@ enum Command {
     /// Serve as an OCI Function (Fn http-stream contract on FN_LISTENER); the
     /// default when FN_LISTENER is set.
     OciFunction,
+    /// Serve as an AWS Lambda (provided.al2023, the Runtime API at
+    /// AWS_LAMBDA_RUNTIME_API); the default when that is set.
+    #[cfg(feature = "lambda")]
+    Lambda,
+    /// Serve as a Huawei FunctionGraph event function (custom runtime, the
+    /// runtime API at RUNTIME_API_ADDR); the default when that is set.
+    FunctionGraph,
     /// Move every row the original project wrote under a mixed-case resource
     /// group to gamefleet's key (lower-cased). Idempotent and safe while the
     /// fleet runs; the functions also move such rows when they meet them.
@@ -119,24 +127,41 @@ async fn main() -> ExitCode {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or_else(|| {
-        if std::env::var_os("FN_LISTENER").is_some() {
-            Command::OciFunction
-        } else {
-            Command::Serve {
-                port: None,
-                listen: None,
-            }
-        }
-    });
+    let command =
+        cli.command
+            .unwrap_or_else(|| match Runtime::detect(&|k| std::env::var(k).ok()) {
+                Runtime::OciFunction => Command::OciFunction,
+                #[cfg(feature = "lambda")]
+                Runtime::Lambda => Command::Lambda,
+                Runtime::FunctionGraph => Command::FunctionGraph,
+                _ => Command::Serve {
+                    port: None,
+                    listen: None,
+                },
+            });
     let result = match command {
         Command::Serve { port, listen } => {
             init_tracing("info");
-            serve(port, listen).await.map(|_| ExitCode::SUCCESS)
+            gamefleet::runtime::custom_handler::serve(port, listen)
+                .await
+                .map(|_| ExitCode::SUCCESS)
         }
         Command::OciFunction => {
             init_tracing("info");
             oci_function().await.map(|_| ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "lambda")]
+        Command::Lambda => {
+            init_tracing("info");
+            gamefleet::runtime::lambda::run()
+                .await
+                .map(|_| ExitCode::SUCCESS)
+        }
+        Command::FunctionGraph => {
+            init_tracing("info");
+            gamefleet::runtime::functiongraph::run()
+                .await
+                .map(|_| ExitCode::SUCCESS)
         }
         Command::Migrate => {
             init_tracing("warn");
@@ -189,7 +214,7 @@ async fn main() -> ExitCode {
     })
 }
 
-type Error = Box<dyn std::error::Error>;
+type Error = gamefleet::runtime::StartError;
 
 async fn migrate() -> Result<ExitCode, Error> {
     let config = Config::from_env()?;
@@ -212,55 +237,6 @@ async fn migrate() -> Result<ExitCode, Error> {
     })
 }
 
-async fn serve(port_override: Option<u16>, listen: Option<SocketAddr>) -> Result<(), Error> {
-    let config = Config::from_env()?;
-    let app = Arc::new(gamefleet::wiring::build(
-        &config,
-        gamefleet::ops::power::process_env(),
-    )?);
-    // Every configured provider now: a missing variable or an unreadable key fails the start.
-    app.power.check_configuration().await?;
-    if config.set_sessions_url.is_none() {
-        tracing::warn!("ACI_SET_SESSIONS_URL (or WEBSITE_HOSTNAME) is not set: containers will not be told where to report sessions");
-    }
-    let addr = listen.or(config.listen).unwrap_or_else(|| {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, port_override.unwrap_or(config.port)))
-    });
-    if !addr.ip().is_loopback() && config.api_keys.is_empty() {
-        return Err(format!(
-            "refusing to listen on {addr} without GAMEFLEET_API_KEYS: every route would be open to the network (loopback needs no key)"
-        )
-        .into());
-    }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    gamefleet::wiring::ensure_table(&app);
-    let addr = listener.local_addr().unwrap_or(addr);
-    tracing::info!(%addr, table = %config.storage.table, arm = %config.arm.endpoint, "gamefleet listening");
-    gamefleet::http::serve(
-        listener,
-        gamefleet::http::router(app),
-        config.serve,
-        gamefleet::runtime::shutdown_signal(),
-    )
-    .await;
-    tracing::info!("gamefleet stopped");
-    Ok(())
-}
-
-/// The hub for the CLI and the OCI Function: ARM only if it is configured;
-/// every configured provider built now, so a configuration mistake fails here.
-async fn hub_from_env() -> Result<PowerHub, Error> {
-    let arm = match ArmConfig::from_lookup(&|k| std::env::var(k).ok())? {
-        Some(cfg) => Some(Arc::new(gamefleet::wiring::arm_client(&cfg)?)),
-        None => None,
-    };
-    let hub = PowerHub::from_env(arm)?;
-    hub.check_configuration().await?;
-    Ok(hub)
-}
-
 async fn oci_function() -> Result<(), Error> {
     let listener = std::env::var("FN_LISTENER").map_err(|_| {
         "FN_LISTENER is not set: the OCI Function mode needs the Fn agent's unix socket path"
@@ -270,16 +246,14 @@ async fn oci_function() -> Result<(), Error> {
             return Err(format!("FN_FORMAT {format:?} is not supported; only http-stream").into());
         }
     }
-    let hub = Arc::new(hub_from_env().await?);
+    let hub = Arc::new(gamefleet::runtime::power_hub().await?);
     let limits = gamefleet::config::ServeLimits::from_lookup(&|k| std::env::var(k).ok())?;
     gamefleet::runtime::ocifn::serve(&listener, hub, limits).await?;
     Ok(())
 }
 
 async fn power(body: serde_json::Value, as_json: bool) -> Result<ExitCode, Error> {
-    let hub = hub_from_env().await?;
-    let req = gamefleet::ops::power::parse_request(&body, &hub.defaults)?;
-    let clock = SystemClock::default();
+    let hub = gamefleet::runtime::power_hub().await?;
     let started = std::time::Instant::now();
     let mut report = |p: Progress| {
         let t = started.elapsed().as_secs_f64();
@@ -301,7 +275,8 @@ async fn power(body: serde_json::Value, as_json: bool) -> Result<ExitCode, Error
             ),
         }
     };
-    let done = hub.execute_any(&req, &clock, &mut report).await;
+    // The same request parser as every runtime's: the flags are its fields.
+    let done = hub.invoke(&body, &hub.defaults, None, &mut report).await?;
     if as_json {
         println!("{}", done.to_json());
     } else {

@@ -21,6 +21,19 @@ pub fn outcome_code(o: &Outcome) -> &'static str {
     kind_code(&o.kind)
 }
 
+/// What a Power call answers over HTTP (the Power function, the OCI Function,
+/// a Lambda function URL): the outcome's status, its JSON, and for a failure
+/// the error object every other function answers too.
+pub fn executed_answer(done: &crate::ops::power::Executed) -> (StatusCode, serde_json::Value) {
+    let status = kind_status(done.kind());
+    let mut body = done.to_json();
+    if status.as_u16() >= 400 {
+        body["error"] =
+            serde_json::json!({"code": kind_code(done.kind()), "message": done.message()});
+    }
+    (status, body)
+}
+
 /// A result (of one target, or a set's overall one) as an HTTP status.
 pub fn kind_status(kind: &OutcomeKind) -> StatusCode {
     match kind {

@@ -239,25 +239,23 @@ pub const HTTP_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(20
 
 /// POST /api/Power `{"action", "provider", "resource" | "secretId", ...}`:
 /// start / stop / toggle / restart / status one resource through the lifecycle core.
-pub async fn power(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
-    let mut req = requests::power(&b, &app.power.defaults)?;
-    if req.settings.max_wait > HTTP_MAX_WAIT {
-        tracing::info!(
-            asked = req.settings.max_wait.as_secs(),
-            capped = HTTP_MAX_WAIT.as_secs(),
-            "Power: maxWaitSeconds capped below the 230 s HTTP limit"
-        );
-        req.settings.max_wait = HTTP_MAX_WAIT;
-    }
-    let clock = crate::lifecycle::SystemClock::default();
-    let done = app.power.execute_any(&req, &clock, &mut |_| {}).await;
-    tracing::info!(provider = req.provider.as_str(), action = %req.action, result = done.kind().as_str(), message = %done.message(), "power");
-    let status = super::error::kind_status(done.kind());
-    let mut body = done.to_json();
-    if status.as_u16() >= 400 {
-        body["error"] =
-            json!({"code": super::error::kind_code(done.kind()), "message": done.message()});
-    }
+pub async fn power(
+    State(api): State<super::PowerApi>,
+    deadline: Option<axum::Extension<super::Deadline>>,
+    RawJson(b): RawJson,
+) -> Answer {
+    let v: Value = body::parse(&b)?;
+    // Below the host's 230 s limit, and below what the runtime's deadline leaves.
+    let cap = match deadline {
+        Some(axum::Extension(d)) => d.left().min(HTTP_MAX_WAIT),
+        None => HTTP_MAX_WAIT,
+    };
+    let done = api
+        .power
+        .invoke(&v, &api.power.defaults, Some(cap), &mut |_| {})
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))?;
+    let (status, body) = super::error::executed_answer(&done);
     Ok((status, Json(body)))
 }
 

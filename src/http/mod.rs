@@ -21,6 +21,58 @@ use error::ApiError;
 /// State shared by every handler (cheap to clone).
 pub type AppState = std::sync::Arc<App>;
 
+/// What the lifecycle routes (Power, OpenStack) need: the Power hub and the
+/// keys. Every runtime has one; only a deployment with Table Storage has the
+/// whole [`App`] (and the fleet routes).
+#[derive(Clone)]
+pub struct PowerApi {
+    pub power: std::sync::Arc<crate::ops::power::PowerHub>,
+    /// `GAMEFLEET_API_KEYS`: required on every route but `/` when set.
+    pub api_keys: crate::ops::auth::ApiKeys,
+    /// `OPENSTACK_API_KEYS`: the seed's OpenStack API.
+    pub openstack_api_keys: crate::ops::auth::ApiKeys,
+    /// Where nothing in front checks callers (a Lambda function URL with auth
+    /// NONE): without `GAMEFLEET_API_KEYS` the keyed routes answer 401 instead
+    /// of being open.
+    pub keys_required: bool,
+}
+
+/// Who may call the keyed routes.
+#[derive(Clone)]
+struct KeyPolicy {
+    keys: crate::ops::auth::ApiKeys,
+    required: bool,
+}
+
+impl axum::extract::FromRef<AppState> for PowerApi {
+    fn from_ref(app: &AppState) -> Self {
+        PowerApi {
+            power: app.power.clone(),
+            api_keys: app.settings.api_keys.clone(),
+            openstack_api_keys: app.settings.openstack_api_keys.clone(),
+            keys_required: false,
+        }
+    }
+}
+
+/// When the runtime stops waiting for this request's answer (a Lambda
+/// invocation's `Lambda-Runtime-Deadline-Ms`), as a request extension: a
+/// Power wait ends early enough to answer before it.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(pub std::time::Instant);
+
+/// Time kept in hand before a runtime's deadline to send the answer.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl Deadline {
+    /// What is left before the deadline, less [`DEADLINE_MARGIN`].
+    pub fn left(self) -> std::time::Duration {
+        self.0
+            .saturating_duration_since(std::time::Instant::now())
+            .saturating_sub(DEADLINE_MARGIN)
+    }
+}
+
 /// The HTTP functions, at the path the host forwards them to, and the
 /// non-forwarded ones (Monitor, GC) at `/<Name>`.
 pub const HTTP_FUNCTIONS: [&str; 9] = [
@@ -37,6 +89,16 @@ pub const HTTP_FUNCTIONS: [&str; 9] = [
 pub const INVOKED_FUNCTIONS: [&str; 2] = ["Monitor", "GC"];
 
 pub fn router(app: AppState) -> Router {
+    router_with(app, false)
+}
+
+/// [`router`], with the keyed routes closed when no `GAMEFLEET_API_KEYS` is
+/// set and `keys_required` (nothing in front checks callers).
+pub fn router_with(app: AppState, keys_required: bool) -> Router {
+    let keys = KeyPolicy {
+        keys: app.settings.api_keys.clone(),
+        required: keys_required,
+    };
     let api = Router::new()
         .route("/", get(ready).head(ready))
         .route("/api/Create", post(functions::create))
@@ -52,17 +114,37 @@ pub fn router(app: AppState) -> Router {
         .route("/GC", post(functions::gc))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            require_api_key,
-        ))
+        .layer(axum::middleware::from_fn_with_state(keys, require_api_key))
         .with_state(app);
-    // The host routes case-insensitively (ASP.NET) and forwards the path as the
-    // caller wrote it: /api/setsessions must reach SetSessions.
+    canonical(api)
+}
+
+/// The lifecycle routes alone (`/`, Power, OpenStack), for runtimes without
+/// Table Storage: a Lambda function URL, a FunctionGraph or OCI Function. The
+/// same handlers, keys and errors as in [`router`].
+pub fn power_router(api: PowerApi) -> Router {
+    let keys = KeyPolicy {
+        keys: api.api_keys.clone(),
+        required: api.keys_required,
+    };
+    let routes = Router::new()
+        .route("/", get(ready).head(ready))
+        .route("/api/OpenStack", get(openstack::openstack))
+        .route("/api/Power", post(functions::power))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(keys, require_api_key))
+        .with_state(api);
+    canonical(routes)
+}
+
+/// The host routes case-insensitively (ASP.NET) and forwards the path as the
+/// caller wrote it: /api/setsessions must reach SetSessions.
+fn canonical(routes: Router) -> Router {
     Router::new().fallback_service(
         tower::ServiceBuilder::new()
             .map_request(canonical_path)
-            .service(api),
+            .service(routes),
     )
 }
 
@@ -103,14 +185,14 @@ async fn wrong_method(req: Request) -> ApiError {
 /// Outside the Functions host: every route but the readiness probe and
 /// ReportSessions (which carries its own token) needs a valid `X-API-Key`.
 async fn require_api_key(
-    axum::extract::State(app): axum::extract::State<AppState>,
+    axum::extract::State(policy): axum::extract::State<KeyPolicy>,
     req: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let keys = &app.settings.api_keys;
+    let keys = &policy.keys;
     // ReportSessions carries its own token, OpenStack its own OPENSTACK_API_KEYS.
-    let open = keys.is_empty()
+    let open = (keys.is_empty() && !policy.required)
         || matches!(
             req.uri().path(),
             "/" | "/api/ReportSessions" | "/api/OpenStack"
@@ -126,7 +208,9 @@ async fn require_api_key(
     if keys.accepts(given) {
         next.run(req).await
     } else {
-        let why = if given.is_empty() {
+        let why = if keys.is_empty() {
+            "no GAMEFLEET_API_KEYS are configured and nothing in front of this runtime checks callers, so this route is closed"
+        } else if given.is_empty() {
             "X-API-Key header missing"
         } else {
             "X-API-Key not accepted"

@@ -12,7 +12,6 @@
 //!   `from_state`) and gamefleet's whole lifecycle outcome under `outcome`.
 
 use super::error::{kind_code, kind_status, ApiError};
-use super::AppState;
 use crate::lifecycle::{self, Action, OutcomeKind, PollSettings};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,11 +20,11 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 pub async fn openstack(
-    State(app): State<AppState>,
+    State(api): State<super::PowerApi>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let keys = &app.settings.openstack_api_keys;
+    let keys = &api.openstack_api_keys;
     let given = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -53,7 +52,7 @@ pub async fn openstack(
             ))
         }
     };
-    let ctx = app.power.context();
+    let ctx = api.power.context();
     let instance = q
         .get("instance_id")
         .cloned()
@@ -80,13 +79,13 @@ pub async fn openstack(
     };
     let settings = PollSettings {
         wait: q.get("wait").is_some_and(|w| w == "true"),
-        max_wait: app
+        max_wait: api
             .power
             .defaults
             .settings
             .max_wait
             .min(super::functions::HTTP_MAX_WAIT),
-        ..app.power.defaults.settings
+        ..api.power.defaults.settings
     };
     let clock = lifecycle::SystemClock::default();
     let out = lifecycle::run(&*power, &instance, action, &settings, &clock, &mut |_| {}).await;

@@ -417,6 +417,36 @@ impl PowerHub {
     }
 
     /// One target or a set, as the request says.
+    /// One call of the lifecycle core as every runtime makes it (the Power
+    /// function, the OCI Function, Lambda and FunctionGraph events, the CLI):
+    /// parse `body` with `defaults`, cap the wait at `wait_cap` (what the
+    /// runtime's deadline leaves), run it on the real clock, log the result.
+    /// A bad request is refused before anything is sent to a provider.
+    pub async fn invoke(
+        &self,
+        body: &Value,
+        defaults: &Defaults,
+        wait_cap: Option<Duration>,
+        progress: &mut (dyn FnMut(lifecycle::poll::Progress) + Send),
+    ) -> Result<Executed, RequestError> {
+        let mut req = parse_request(body, defaults)?;
+        if let Some(cap) = wait_cap {
+            if req.settings.max_wait > cap {
+                tracing::info!(
+                    asked_s = req.settings.max_wait.as_secs(),
+                    capped_s = cap.as_secs(),
+                    "power: the wait is capped by the runtime's deadline"
+                );
+                req.settings.max_wait = cap;
+            }
+        }
+        let done = self
+            .execute_any(&req, &lifecycle::SystemClock::default(), progress)
+            .await;
+        tracing::info!(provider = req.provider.as_str(), action = %req.action, result = done.kind().as_str(), message = %done.message(), "power");
+        Ok(done)
+    }
+
     pub async fn execute_any(
         &self,
         req: &PowerRequest,

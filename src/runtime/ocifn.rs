@@ -15,9 +15,9 @@
 //! `oci-compute`, `ocid1.computecontainerinstance.` → `oci-container-instance`).
 
 use crate::config::ServeLimits;
+use crate::lifecycle::Action;
 use crate::lifecycle::InvalidResource;
-use crate::lifecycle::{Action, SystemClock};
-use crate::ops::power::{parse_request, PowerHub, RequestError};
+use crate::ops::power::{PowerHub, RequestError};
 use crate::setting::{err, ConfigError};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -134,39 +134,26 @@ async fn call(State(hub): State<Arc<PowerHub>>, headers: HeaderMap, body: Bytes)
     let mut defaults = hub.defaults.clone();
     let parsed = parsed.and_then(|v| seed_body(v, defaults.provider.is_some()));
     defaults.action.get_or_insert(Action::Toggle);
-    let req = parsed.and_then(|v| parse_request(&v, &defaults));
-    let (status, body) = match req {
+    let cap = deadline_left(&headers).map(|left| left.saturating_sub(DEADLINE_MARGIN));
+    let done = match parsed {
+        Ok(v) => {
+            hub.invoke(
+                &v,
+                &defaults,
+                cap,
+                &mut |p| tracing::info!(call_id, progress = ?p, "power"),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let (status, body) = match done {
         Err(e) => (
             StatusCode::BAD_REQUEST,
             json!({"error": e.message, "code": e.code}),
         ),
-        Ok(mut req) => {
-            if let Some(left) = deadline_left(&headers) {
-                let budget = left.saturating_sub(DEADLINE_MARGIN);
-                if req.settings.max_wait > budget {
-                    tracing::info!(
-                        call_id,
-                        budget_s = budget.as_secs(),
-                        "max wait capped by Fn-Deadline"
-                    );
-                    req.settings.max_wait = budget;
-                }
-            }
-            let clock = SystemClock::default();
-            let outcome = hub
-                .execute(
-                    &req,
-                    &clock,
-                    &mut |p| tracing::info!(call_id, progress = ?p, "power"),
-                )
-                .await;
-            tracing::info!(call_id, result = outcome.kind.as_str(), message = %outcome.message, "call done");
-            (
-                StatusCode::from_u16(crate::http::error::outcome_status(&outcome).as_u16())
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                outcome.to_json(),
-            )
-        }
+        // The seed's shape: the outcome alone (its `result` says what went wrong).
+        Ok(done) => (crate::http::error::kind_status(done.kind()), done.to_json()),
     };
     let mut resp = (
         if http_intent { StatusCode::OK } else { status },

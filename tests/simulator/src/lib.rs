@@ -30,6 +30,7 @@ mod identity;
 pub mod keystone;
 pub mod nova;
 pub mod oci;
+pub mod runtimes;
 mod sim;
 mod state;
 pub mod types;

@@ -1,33 +1,71 @@
 #!/usr/bin/env bash
-# Builds the Functions package: dist/gamefleet-functionapp.zip with host.json,
-# functions/*/function.json and the release binary `gamefleet` at its root
-# (host.json's defaultExecutablePath), executable bit kept.
+# Builds a deployment package from the release binary, for one runtime:
 #
-#   deploy/package.sh
+#   deploy/package.sh [functions]   dist/gamefleet-functionapp.zip: host.json,
+#                                   functions/*/function.json and `gamefleet` at
+#                                   its root (host.json's defaultExecutablePath)
+#   deploy/package.sh lambda        dist/gamefleet-lambda.zip: `bootstrap` at its
+#                                   root (AWS Lambda, provided.al2023)
+#   deploy/package.sh functiongraph dist/gamefleet-functiongraph.zip: `bootstrap`
+#                                   at its root (FunctionGraph custom runtime)
+#
 #   az functionapp deployment source config-zip -g <rg> -n <app> --src dist/gamefleet-functionapp.zip
+#   sam deploy -t deploy/aws/template.yaml --guided      (after `deploy/package.sh lambda`)
 #
-# The binary is built for the machine's target (x86_64 Linux, glibc). The Azure
-# Functions Linux images are Debian 12 based; build on Debian 12 or older.
+# The binary is built for the machine's target (x86_64 Linux, glibc). It needs
+# the glibc of the machine it was built on or newer: the Azure Functions Linux
+# images are Debian 12 (glibc 2.36), provided.al2023 has glibc 2.34, and
+# FunctionGraph's custom runtime is EulerOS 2.x (glibc 2.28 — build it on
+# Debian 10 / RHEL 8 or older, or with `--target x86_64-unknown-linux-musl`
+# when that target is installed: GAMEFLEET_TARGET=x86_64-unknown-linux-musl).
+# Every executable keeps its 755 bit in the zip (Lambda and FunctionGraph
+# refuse a bootstrap that is not executable).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-cargo build --release --locked --bin gamefleet
-rm -rf dist/functionapp
-mkdir -p dist/functionapp
-cp host.json dist/functionapp/
-cp -r functions/. dist/functionapp/
-cp target/release/gamefleet dist/functionapp/gamefleet
-python3 - <<'PY'
-import os, zipfile
-root = "dist/functionapp"
-with zipfile.ZipFile("dist/gamefleet-functionapp.zip", "w", zipfile.ZIP_DEFLATED) as z:
+kind="${1:-functions}"
+target="${GAMEFLEET_TARGET:-}"
+build=(cargo build --release --locked --bin gamefleet)
+bin=target/release/gamefleet
+if [[ -n "$target" ]]; then
+    build+=(--target "$target")
+    bin="target/$target/release/gamefleet"
+fi
+
+stage="dist/$kind"
+case "$kind" in
+    functions)
+        "${build[@]}"
+        rm -rf "$stage" && mkdir -p "$stage"
+        cp host.json "$stage/"
+        cp -r functions/. "$stage/"
+        cp "$bin" "$stage/gamefleet"
+        zip="dist/gamefleet-functionapp.zip"
+        ;;
+    lambda | functiongraph)
+        "${build[@]}"
+        rm -rf "$stage" && mkdir -p "$stage"
+        cp "$bin" "$stage/bootstrap"
+        zip="dist/gamefleet-$kind.zip"
+        ;;
+    *)
+        echo "usage: deploy/package.sh [functions|lambda|functiongraph]" >&2
+        exit 2
+        ;;
+esac
+
+python3 - "$stage" "$zip" <<'PY'
+import os, sys, zipfile
+root, out = sys.argv[1], sys.argv[2]
+executables = {"gamefleet", "bootstrap"}
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
     for dirpath, _, files in os.walk(root):
         for f in sorted(files):
             path = os.path.join(dirpath, f)
             info = zipfile.ZipInfo.from_file(path, os.path.relpath(path, root))
             info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = (0o755 if f == "gamefleet" else 0o644) << 16
+            info.external_attr = (0o755 if f in executables else 0o644) << 16
             with open(path, "rb") as fh:
                 z.writestr(info, fh.read())
-print("dist/gamefleet-functionapp.zip:", os.path.getsize("dist/gamefleet-functionapp.zip"), "bytes")
+print(out + ":", os.path.getsize(out), "bytes")
 PY

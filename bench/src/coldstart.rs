@@ -145,3 +145,65 @@ pub fn node(server_js: &Path, runs: usize) -> Result<ColdStart> {
     }
     Ok(out)
 }
+
+/// Cold starts under a runtime API stand-in (`gamefleet_sim::runtimes`):
+/// exec → the first invocation's answer. Lambda: a function-URL `GET /`;
+/// FunctionGraph: a request refused before any provider call. Neither needs a
+/// cloud: what is measured is exec, the runtime loop and the router.
+#[derive(Debug, Default)]
+pub struct RuntimeStarts {
+    pub lambda: Samples,
+    pub functiongraph: Samples,
+}
+
+pub async fn runtimes(bin: &Path, runs: usize) -> Result<RuntimeStarts> {
+    use gamefleet_sim::runtimes::{FunctionGraphRuntimeApi, LambdaRuntimeApi};
+    let mut out = RuntimeStarts::default();
+    let spawn = |env: Vec<(String, String)>| {
+        tokio::process::Command::new(bin)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "error")
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+    };
+    let ready = serde_json::json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+        "headers": {}, "isBase64Encoded": false,
+        "requestContext": {"http": {"method": "GET", "path": "/", "protocol": "HTTP/1.1",
+                                    "sourceIp": "127.0.0.1", "userAgent": "bench"},
+                           "requestId": "bench", "routeKey": "$default", "stage": "$default"}
+    });
+    for _ in 0..runs {
+        let api = LambdaRuntimeApi::start().await?;
+        let mut env = api.function_env();
+        env.push(("GAMEFLEET_LAMBDA_AUTH".into(), "iam".into()));
+        let t0 = Instant::now();
+        let _child = spawn(env)?;
+        match api.invoke(&ready, Duration::from_secs(30)).await {
+            gamefleet_sim::runtimes::Answer::Response(v) if v["statusCode"] == 200 => {
+                out.lambda.push(t0.elapsed().as_secs_f64() * 1000.0)
+            }
+            other => return Err(format!("Lambda cold start: {other:?}").into()),
+        }
+    }
+    for _ in 0..runs {
+        let api = FunctionGraphRuntimeApi::start().await?;
+        let t0 = Instant::now();
+        let _child = spawn(api.function_env(Duration::from_secs(30)))?;
+        match api
+            .invoke(br#"{"action": "hibernate"}"#, None, Duration::from_secs(30))
+            .await
+        {
+            gamefleet_sim::runtimes::Answer::Error { .. } => {
+                out.functiongraph.push(t0.elapsed().as_secs_f64() * 1000.0)
+            }
+            other => return Err(format!("FunctionGraph cold start: {other:?}").into()),
+        }
+    }
+    Ok(out)
+}

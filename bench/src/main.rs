@@ -323,7 +323,26 @@ async fn bench(cli: Cli) -> Result<()> {
                 format!("{:.1}×", node.hwm.median() / gf.hwm.median()),
             ]);
         }
+        let starts = coldstart::runtimes(&paths.gamefleet, n).await?;
+        t.row(vec![
+            "gamefleet under AWS Lambda (Runtime API stand-in; exec → first function-URL answer)".into(),
+            starts.lambda.ms(),
+            "–".into(),
+            "–".into(),
+        ]);
+        t.row(vec![
+            "gamefleet under FunctionGraph (custom-runtime stand-in; exec → first answer)".into(),
+            starts.functiongraph.ms(),
+            "–".into(),
+            "–".into(),
+        ]);
         let _ = writeln!(doc, "#### 1. Cold start\n\n{}", t.render());
+        let size = std::fs::metadata(&paths.gamefleet).map(|m| m.len()).unwrap_or(0);
+        let _ = writeln!(
+            doc,
+            "The release binary measured, with every runtime compiled in (default features): {:.1} MiB.\n",
+            size as f64 / 1024.0 / 1024.0
+        );
         let _ = writeln!(
             doc,
             "For comparison, the first query of a fresh Table Storage client (new connection) inside an already running process: {}.\n",

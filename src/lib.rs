@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod ops;
 pub mod ports;
 pub mod runtime;
+pub mod schedule;
 pub mod secret;
 pub mod setting;
 pub mod store;

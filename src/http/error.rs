@@ -197,6 +197,27 @@ impl From<OpsError> for ApiError {
     }
 }
 
+impl From<crate::schedule::ScheduleError> for ApiError {
+    fn from(e: crate::schedule::ScheduleError) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, e.code, e.to_string())
+    }
+}
+
+impl From<crate::ops::schedules::ScheduleOpsError> for ApiError {
+    fn from(e: crate::ops::schedules::ScheduleOpsError) -> Self {
+        use crate::ops::schedules::ScheduleOpsError;
+        match e {
+            ScheduleOpsError::Invalid(e) => e.into(),
+            ScheduleOpsError::NotFound(name) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "ScheduleNotFound",
+                format!("no schedule named {name:?}"),
+            ),
+            ScheduleOpsError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});

@@ -238,13 +238,15 @@ impl Schedule {
         let cron = CronExpr::parse(string("cron")?)?;
         let zone = parse_zone(string("timeZone")?)?;
         let action = match string("action")?.parse::<Action>() {
-            Ok(Action::Status) | Err(_) => return Err(ScheduleError::new(
-                "action",
-                format!(
+            Ok(Action::Status) | Err(_) => {
+                return Err(ScheduleError::new(
+                    "action",
+                    format!(
                     "{:?} is not a scheduled action; use 'start', 'stop', 'restart' or 'toggle'",
                     string("action")?
                 ),
-            )),
+                ))
+            }
             Ok(a) => a,
         };
         let enforced = flag("enforced", false)?;

@@ -12,9 +12,10 @@
 //!   03:00 CEST); in a fall-back fold it runs once, at the first pass. Fires are
 //!   compared as instants (UTC), so nothing runs twice.
 //! - The rule: a schedule acts from its first fire after `activeFrom` (when it
-//!   was created or replaced); the fire that is due is the latest one ≤ now and
-//!   > both `activeFrom` and the last applied fire. Missed ticks apply only the
-//!   latest period; a restart or several instances change nothing.
+//!   was created or replaced); the fire that is due is the latest one at or
+//!   before now and after both `activeFrom` and the last applied fire. Missed
+//!   ticks apply only the latest period; a restart or several instances change
+//!   nothing.
 
 mod report;
 

@@ -247,11 +247,24 @@ impl App {
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, StoreError> {
         let rows = self.schedules.list().await?;
         let count = rows.len();
-        let runs = futures::future::join_all(rows.into_iter().map(|r| self.tick_one(r, now))).await;
+        // Fires first, then enforcement, so an enforced start sees the stop a
+        // later schedule applied in this same tick (and yields to it).
+        let (enforcing, firing): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| {
+            matches!(
+                decide(&r.value.schedule, &r.value.run, now),
+                Due::Enforce(_)
+            )
+        });
+        let mut runs = Vec::new();
+        for phase in [firing, enforcing] {
+            let done =
+                futures::future::join_all(phase.into_iter().map(|r| self.tick_one(r, now))).await;
+            runs.extend(done.into_iter().flatten());
+        }
         Ok(TickReport {
             at: time(now),
             schedules: count,
-            runs: runs.into_iter().flatten().collect(),
+            runs,
         })
     }
 
@@ -305,7 +318,9 @@ impl App {
             }
         };
         fail::fail_point!("schedule-after-claim", |_| None);
-        let (outcome, kind) = self.apply_schedule(&stored.schedule, &req, now).await;
+        let (outcome, kind) = self
+            .apply_schedule(&stored.schedule, &req, fire, enforce, now)
+            .await;
         let retry = matches!(kind, Some(OutcomeKind::Error(PowerError::Unavailable(_))));
         let mut done = claimed;
         done.run.claim = None;
@@ -330,23 +345,25 @@ impl App {
     }
 
     /// Run the schedule's action through the lifecycle core; the outcome as
-    /// JSON (with the targets a retaining stop left alone) and its kind
-    /// (`None` when every target was skipped).
+    /// JSON (with the targets left alone, and why) and its kind (`None` when
+    /// every target was left alone).
     async fn apply_schedule(
         &self,
         s: &Schedule,
         req: &PowerRequest,
+        fire: DateTime<Utc>,
+        enforce: bool,
         now: DateTime<Utc>,
     ) -> (Value, Option<OutcomeKind>) {
         let mut req = req.clone();
         let mut skipped = Vec::new();
-        if s.retain_running && s.action == Action::Stop {
-            match self.retained(req.provider.as_str(), &req).await {
+        if enforce || (s.retain_running && s.action == Action::Stop) {
+            match self.left_alone(s, &req, fire, enforce).await {
                 Ok((keep, left)) => {
                     skipped = left;
                     if keep.is_empty() {
                         let v = json!({"result": "noAction", "action": s.action,
-                            "provider": req.provider.as_str(), "message": "every target was started by hand; none stopped",
+                            "provider": req.provider.as_str(), "message": "every target was left alone",
                             "targets": [], "skipped": skipped});
                         return (v, None);
                     }
@@ -377,43 +394,78 @@ impl App {
         (v, Some(done.kind().clone()))
     }
 
-    /// Split a stop's targets into those to stop and those started by hand.
-    async fn retained(
+    /// Split the targets into those to act on and those to leave alone:
+    /// - enforcing: a resource another schedule acted on after this period
+    ///   began belongs to that schedule now (a night stop ends a day's start);
+    /// - a retaining stop: a running resource whose last schedule action was
+    ///   not a start was started by hand.
+    async fn left_alone(
         &self,
-        provider: &str,
+        s: &Schedule,
         req: &PowerRequest,
+        fire: DateTime<Utc>,
+        enforce: bool,
     ) -> Result<(Vec<Member>, Vec<Skipped>), PowerError> {
+        let provider = req.provider.as_str();
         let members = self.power.members(req).await?;
-        let power = self.power.provider(req.provider).await?;
+        let retain = s.retain_running && s.action == Action::Stop;
+        let power = if retain {
+            Some(self.power.provider(req.provider).await?)
+        } else {
+            None
+        };
         let mut keep = Vec::new();
         let mut left = Vec::new();
         for m in members {
-            let running =
-                matches!(power.observe(&m.resource).await, Ok(o) if o.phase == Phase::Running);
-            if !running {
-                keep.push(m);
-                continue;
+            let mark = self.schedules.last_action(provider, &m.resource).await;
+            let skip = |reason: String| Skipped {
+                resource: m.resource.clone(),
+                result: "skipped",
+                reason,
+            };
+            if enforce {
+                if let Ok(Some(mk)) = &mark {
+                    if mk.schedule != s.name.as_str() && mk.at > fire {
+                        left.push(skip(format!(
+                            "enforced: schedule {:?} applied a {} at {}, after this period began",
+                            mk.schedule,
+                            mk.action,
+                            time(mk.at)
+                        )));
+                        continue;
+                    }
+                }
             }
-            match self.schedules.last_action(provider, &m.resource).await {
-                Ok(Some(mark)) if mark.action == Action::Start => keep.push(m),
-                Ok(mark) => left.push(Skipped {
-                    resource: m.resource,
-                    result: "skipped",
-                    reason: match mark {
-                        Some(mark) => format!(
-                            "retainRunning: running, but the last schedule action on it was a {} by {:?} at {}: started by hand",
-                            mark.action, mark.schedule, time(mark.at)
-                        ),
-                        None => "retainRunning: running, and no schedule started it: started by hand".to_owned(),
-                    },
-                }),
-                // Cannot tell: leave it running rather than stop what may be someone's.
-                Err(e) => left.push(Skipped {
-                    resource: m.resource,
-                    result: "skipped",
-                    reason: format!("retainRunning: the last schedule action could not be read ({e})"),
-                }),
+            if let Some(power) = &power {
+                let running =
+                    matches!(power.observe(&m.resource).await, Ok(o) if o.phase == Phase::Running);
+                if running {
+                    match &mark {
+                        Ok(Some(mk)) if mk.action == Action::Start => {}
+                        Ok(Some(mk)) => {
+                            left.push(skip(format!(
+                                "retainRunning: running, but the last schedule action on it was a {} by {:?} at {}: started by hand",
+                                mk.action, mk.schedule, time(mk.at)
+                            )));
+                            continue;
+                        }
+                        Ok(None) => {
+                            left.push(skip(
+                                "retainRunning: running, and no schedule started it: started by hand".to_owned(),
+                            ));
+                            continue;
+                        }
+                        // Cannot tell: leave it running rather than stop what may be someone's.
+                        Err(e) => {
+                            left.push(skip(format!(
+                                "retainRunning: the last schedule action could not be read ({e})"
+                            )));
+                            continue;
+                        }
+                    }
+                }
             }
+            keep.push(m);
         }
         Ok((keep, left))
     }

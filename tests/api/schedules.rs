@@ -368,3 +368,43 @@ async fn a_retaining_stop_leaves_a_group_started_by_hand_running() {
         "{outcome}"
     );
 }
+
+#[tokio::test]
+async fn an_enforced_start_yields_to_a_later_stop_schedule() {
+    let t = TestApp::spawn().await;
+    t.running("rg", "day").await;
+    power(&t, "stop", "rg/day").await;
+    let day = schedule(&t, &json!({"name": "day", "cron": "0 8 * * *", "timeZone": "UTC", "action": "start",
+        "provider": "aci", "resource": "rg/day", "enforced": true, "pollIntervalSeconds": 0.05, "maxWaitSeconds": 10})).await;
+    let night = schedule(&t, &stop_at("night", "0 20 * * *", "UTC", json!("rg/day"))).await;
+    let start = next(&day, 0);
+    let stop = (0..3)
+        .map(|i| next(&night, i))
+        .find(|s| *s > start)
+        .unwrap();
+
+    t.app.tick(start + Duration::seconds(10)).await.unwrap();
+    assert_eq!(instance_state(&t, "rg", "day"), "Running");
+    // Stopped by hand during the day: put back.
+    power(&t, "stop", "rg/day").await;
+    t.app.tick(start + Duration::hours(1)).await.unwrap();
+    assert_eq!(instance_state(&t, "rg", "day"), "Running");
+    // The night stop ends the day: enforcement does not start it again.
+    t.sim.reset_counts();
+    for later in [10, 70, 3600] {
+        let r = t.app.tick(stop + Duration::seconds(later)).await.unwrap();
+        assert_eq!(
+            instance_state(&t, "rg", "day"),
+            "Stopped",
+            "{later}s: {r:?}"
+        );
+    }
+    assert_eq!(t.sim.count(Op::Start), 0);
+    assert_eq!(t.sim.count(Op::Stop), 1);
+    // The next morning starts it again.
+    t.app
+        .tick(start + Duration::days(1) + Duration::seconds(10))
+        .await
+        .unwrap();
+    assert_eq!(instance_state(&t, "rg", "day"), "Running");
+}

@@ -355,6 +355,33 @@ mod tests {
                 Some(5),
             ),
         ];
+        use crate::ops::schedules::ScheduleOpsError;
+        let mut cases = cases;
+        cases.extend([
+            (
+                ScheduleOpsError::Invalid(crate::schedule::ScheduleError::new("cron", "bad"))
+                    .into(),
+                400,
+                "InvalidSchedule",
+                None,
+            ),
+            (
+                ScheduleOpsError::NotFound("night".into()).into(),
+                404,
+                "ScheduleNotFound",
+                None,
+            ),
+            (
+                ScheduleOpsError::Store(StoreError::Unavailable {
+                    message: "down".into(),
+                    retry_after: None,
+                })
+                .into(),
+                503,
+                "StorageUnavailable",
+                Some(5),
+            ),
+        ]);
         for (e, status, code, retry) in cases {
             let resp = e.clone().into_response();
             assert_eq!(resp.status().as_u16(), status, "{e:?}");

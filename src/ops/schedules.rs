@@ -317,7 +317,6 @@ impl App {
                 return Some(TickEntry::new(&name, "failed", Some(fire)).because(e.to_string()));
             }
         };
-        fail::fail_point!("schedule-after-claim", |_| None);
         let (outcome, kind) = self
             .apply_schedule(&stored.schedule, &req, fire, enforce, now)
             .await;

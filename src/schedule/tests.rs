@@ -372,3 +372,31 @@ fn the_report_shows_the_zone_and_utc() {
         "{text}"
     );
 }
+
+#[test]
+fn names_nicknames_last_weekday_and_nearest_weekday() {
+    let fires = |cron: &str, n: usize| -> Vec<String> {
+        schedule(cron, "UTC")
+            .next_fires(utc("2026-06-01T00:00:00Z"), n)
+            .iter()
+            .map(|t| t.format("%F %a %R").to_string())
+            .collect()
+    };
+    assert_eq!(
+        fires("@daily", 2),
+        ["2026-06-02 Tue 00:00", "2026-06-03 Wed 00:00"]
+    );
+    // Last Friday of the month.
+    assert_eq!(
+        fires("0 18 * * 5L", 2),
+        ["2026-06-26 Fri 18:00", "2026-07-31 Fri 18:00"]
+    );
+    // The weekday nearest the 13th: 2026-06-13 is a Saturday, so Friday the 12th.
+    assert_eq!(fires("0 9 13W * *", 1), ["2026-06-12 Fri 09:00"]);
+    assert_eq!(
+        fires("0 7 * JUN MON-FRI", 2),
+        ["2026-06-01 Mon 07:00", "2026-06-02 Tue 07:00"]
+    );
+    // Day-of-month AND weekday with '+': Friday the 13th.
+    assert_eq!(fires("0 0 13 * +FRI", 1), ["2026-11-13 Fri 00:00"]);
+}

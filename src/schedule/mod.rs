@@ -325,26 +325,17 @@ impl Schedule {
     }
 
     /// The latest fire at or before `now` (the start of the current period).
+    /// croner's backward search follows the same DST rules as its forward one,
+    /// so the fire applied is the fire `next_fires` showed (a property test
+    /// holds them together).
     pub fn latest_fire(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = now.with_timezone(&self.zone);
-        // croner's backward search finds the period; the forward walk over the
-        // hours before it gives the fire exactly as `next_fires` counts it
-        // (same DST rules both ways), so a fire shown is the fire applied.
-        let back = self.cron.cron.find_previous_occurrence(&local, true).ok()?;
-        let start = back - ChronoDuration::hours(3);
-        let mut latest = None;
-        for t in self.cron.cron.iter_after(start).take(MAX_WALK) {
-            if t > local {
-                break;
-            }
-            latest = Some(t);
-        }
-        Some(latest.unwrap_or(back).with_timezone(&Utc))
+        self.cron
+            .cron
+            .find_previous_occurrence(&now.with_timezone(&self.zone), true)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
     }
 }
-
-/// Most fires walked over when finding the latest one (3 h of a per-second cron).
-const MAX_WALK: usize = 3 * 3600 + 60;
 
 /// A claim on one fire: the instance that made it applies the fire until `until`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -400,3 +400,68 @@ fn names_nicknames_last_weekday_and_nearest_weekday() {
     // Day-of-month AND weekday with '+': Friday the 13th.
     assert_eq!(fires("0 0 13 * +FRI", 1), ["2026-11-13 Fri 00:00"]);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    const ZONES: [&str; 7] = [
+        "Europe/Berlin",
+        "America/New_York",
+        "Australia/Sydney",
+        "Asia/Kolkata",
+        "Pacific/Chatham",
+        "America/St_Johns",
+        "UTC",
+    ];
+    /// Two days before DST changes in the north and in the south (2026).
+    const STARTS: [&str; 6] = [
+        "2026-03-27T00:00:00Z",
+        "2026-10-23T00:00:00Z",
+        "2026-03-06T00:00:00Z",
+        "2026-10-30T00:00:00Z",
+        "2026-04-03T00:00:00Z",
+        "2026-10-02T00:00:00Z",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Ticking every 10 minutes (at any second) over four days around a
+        /// DST change applies every fire `next_fires` shows, once each, in order.
+        #[test]
+        fn every_shown_fire_is_applied_once_through_dst(
+            zone in select(ZONES.to_vec()),
+            start in select(STARTS.to_vec()),
+            minute in 0u32..60,
+            hours in proptest::collection::btree_set(0u32..24, 1..3),
+            offset in 0i64..600,
+        ) {
+            let hours: Vec<String> = hours.iter().map(u32::to_string).collect();
+            let s = schedule(&format!("{minute} {} * * *", hours.join(",")), zone);
+            let from = utc(start) + ChronoDuration::seconds(offset);
+            let step = minutes(10);
+            let mut run = RunState::fresh(from);
+            let mut applied = vec![];
+            let mut now = from;
+            let end = from + ChronoDuration::days(4);
+            while now <= end {
+                if let Due::Apply(f) = decide(&s, &run, now) {
+                    prop_assert!(f <= now);
+                    applied.push(f);
+                    run.last_fire = Some(f);
+                }
+                now += step;
+            }
+            let last_tick = now - step;
+            let shown: Vec<DateTime<Utc>> = s
+                .next_fires(from, 20)
+                .into_iter()
+                .map(|t| t.with_timezone(&Utc))
+                .filter(|t| *t <= last_tick)
+                .collect();
+            prop_assert_eq!(applied, shown);
+        }
+    }
+}

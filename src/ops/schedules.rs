@@ -148,8 +148,8 @@ pub fn view(stored: &StoredSchedule, now: DateTime<Utc>) -> Value {
 #[serde(rename_all = "camelCase")]
 pub struct TickEntry {
     pub name: String,
-    /// `applied`, `enforced`, `skipped`, `retry` (a provider was unreachable:
-    /// the fire stays due) or `failed`.
+    /// `applied`, `enforced`, `skipped`, `retry` (a start or stop whose
+    /// provider was unreachable: the fire stays due) or `failed`.
     pub result: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fire: Option<String>,
@@ -320,7 +320,10 @@ impl App {
         let (outcome, kind) = self
             .apply_schedule(&stored.schedule, &req, fire, enforce, now)
             .await;
-        let retry = matches!(kind, Some(OutcomeKind::Error(PowerError::Unavailable(_))));
+        // Only a start or stop is safe to send again (the decision table skips
+        // what is already there); a toggle or restart is the fire's, whatever it did.
+        let retry = matches!(kind, Some(OutcomeKind::Error(PowerError::Unavailable(_))))
+            && matches!(stored.schedule.action, Action::Start | Action::Stop);
         let mut done = claimed;
         done.run.claim = None;
         if !retry {

@@ -408,3 +408,28 @@ async fn an_enforced_start_yields_to_a_later_stop_schedule() {
         .unwrap();
     assert_eq!(instance_state(&t, "rg", "day"), "Running");
 }
+
+#[tokio::test]
+async fn a_stop_that_cannot_reach_the_provider_is_sent_again_on_the_next_tick() {
+    let mut o = Options::default();
+    o.env.push(("ARM_MAX_RETRIES".into(), "0".into()));
+    let t = TestApp::spawn_with(o).await;
+    t.running("rg", "flaky").await;
+    let v = schedule(
+        &t,
+        &stop_at("flaky", "0 22 * * *", "UTC", json!("rg/flaky")),
+    )
+    .await;
+    let fire = next(&v, 0);
+    t.sim.fail_next(
+        gamefleet_sim::FaultRule::new(Op::Stop, 503, "ServiceUnavailable", "down").times(1),
+    );
+    let r = t.app.tick(fire + Duration::seconds(5)).await.unwrap();
+    assert_eq!(r.runs[0].result, "retry", "{r:?}");
+    assert_eq!(instance_state(&t, "rg", "flaky"), "Running");
+    let r = t.app.tick(fire + Duration::seconds(65)).await.unwrap();
+    assert_eq!(r.runs[0].result, "applied", "{r:?}");
+    assert_eq!(instance_state(&t, "rg", "flaky"), "Stopped");
+    let r = t.app.tick(fire + Duration::minutes(5)).await.unwrap();
+    assert!(r.runs.is_empty(), "{r:?}");
+}

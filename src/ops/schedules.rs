@@ -340,7 +340,13 @@ impl App {
             (false, true) => "enforced",
             (false, false) => "applied",
         };
-        tracing::info!(schedule = %name, fire = %time(fire), result, outcome = kind.as_ref().map_or("noAction", OutcomeKind::as_str), "schedule run");
+        let outcome_kind = kind.as_ref().map_or("noAction", OutcomeKind::as_str);
+        if enforce && matches!(kind, None | Some(OutcomeKind::NoAction)) {
+            // An enforced schedule looks on every tick; only a change is news.
+            tracing::debug!(schedule = %name, fire = %time(fire), result, outcome = outcome_kind, "schedule run");
+        } else {
+            tracing::info!(schedule = %name, fire = %time(fire), result, outcome = outcome_kind, "schedule run");
+        }
         let mut entry = TickEntry::new(&name, result, Some(fire));
         entry.outcome = Some(outcome);
         Some(entry)

@@ -86,6 +86,36 @@ async fn a_schedule_made_over_http_stops_its_group_at_its_local_time_once() {
     }
     assert_eq!(t.sim.count(Op::Stop), 1);
 
+    // The rows, as Table Storage has them: `<FLEET_TABLE>Schedules`, one row
+    // for the schedule and one for the last action on the group.
+    let raw = gamefleet::store::TableStore::from_connection_string(
+        &gamefleet_sim::azurite::Azurite::shared()
+            .await
+            .connection_string(),
+        &format!("{}Schedules", t.table),
+        reqwest::Client::new(),
+        gamefleet::store::StoreOptions::default(),
+    )
+    .unwrap();
+    let rows = raw.raw_rows().await.unwrap();
+    let keys: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["PartitionKey"].as_str().unwrap(),
+                r.get("LastAction")
+                    .or(r.get("RowKey"))
+                    .and_then(Value::as_str)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [("resource", "stop"), ("schedule", "night-stop")],
+        "{rows:?}"
+    );
+
     // GET shows what was applied and what comes next.
     let (s, all) = t.get("/api/Schedules").await;
     assert_eq!(s, StatusCode::OK);

@@ -2,9 +2,10 @@
 //! Azure Functions custom handler.
 //!
 //! Data flows one way: **edge** ([`runtime`], [`http`], [`config`], the CLI in
-//! `main.rs`) → **core** ([`fleet`] and [`lifecycle`], pure; [`ops`], the
-//! application: [`ops::App`], one use case per function, [`ops::power`]) →
-//! **ports** ([`ports`], [`lifecycle::Power`]) → **adapters** ([`store`],
+//! `main.rs`) → **core** ([`fleet`], [`lifecycle`] and [`schedule`], pure;
+//! [`ops`], the application: [`ops::App`], one use case per function,
+//! [`ops::power`], [`ops::schedules`]) → **ports** ([`ports`],
+//! [`lifecycle::Power`]) → **adapters** ([`store`],
 //! [`cloud`]: one folder per provider, each exporting one
 //! [`cloud::provider::ProviderSpec`] listed once in [`cloud::registry`], all over
 //! [`cloud::transport`]). [`wiring`] builds the one [`ops::App`] from
@@ -19,6 +20,7 @@ pub mod lifecycle;
 pub mod ops;
 pub mod ports;
 pub mod runtime;
+pub mod schedule;
 pub mod secret;
 pub mod setting;
 pub mod store;

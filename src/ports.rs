@@ -152,6 +152,63 @@ pub trait SecretStore: Send + Sync + 'static {
 }
 
 // ---------------------------------------------------------------------------
+// ScheduleStore: power schedules, their claims, the last action per resource.
+// ---------------------------------------------------------------------------
+
+/// A schedule as stored: what the user wrote, and what its runs left.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSchedule {
+    pub schedule: crate::schedule::Schedule,
+    pub run: crate::schedule::RunState,
+}
+
+/// The last action a schedule applied to one resource (for `retainRunning`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceMark {
+    /// The command the schedule sent, or found done (`start` or `stop`).
+    pub action: crate::lifecycle::Action,
+    pub schedule: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Schedules by name, each read with its ETag so a fire is claimed by one
+/// conditional write; created on first use.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync + 'static {
+    /// Every schedule (rows that are not schedules are skipped with a warning).
+    async fn list(&self) -> Result<Vec<Versioned<StoredSchedule>>, StoreError>;
+
+    async fn get(
+        &self,
+        name: &crate::schedule::ScheduleName,
+    ) -> Result<Option<Versioned<StoredSchedule>>, StoreError>;
+
+    /// Create, or replace whatever is stored under the name.
+    async fn put(&self, schedule: &StoredSchedule) -> Result<Etag, StoreError>;
+
+    /// Replace the schedule if it still has `etag` (`PreconditionFailed` otherwise).
+    async fn replace(&self, schedule: &StoredSchedule, etag: &Etag) -> Result<Etag, StoreError>;
+
+    /// Delete the schedule; `false` when there was none.
+    async fn delete(&self, name: &crate::schedule::ScheduleName) -> Result<bool, StoreError>;
+
+    /// The last action any schedule applied to `resource` of `provider`.
+    async fn last_action(
+        &self,
+        provider: &str,
+        resource: &str,
+    ) -> Result<Option<ResourceMark>, StoreError>;
+
+    /// Remember the last action a schedule applied to `resource`.
+    async fn record_action(
+        &self,
+        provider: &str,
+        resource: &str,
+        mark: &ResourceMark,
+    ) -> Result<(), StoreError>;
+}
+
+// ---------------------------------------------------------------------------
 // ContainerPlatform: container groups in ARM.
 // ---------------------------------------------------------------------------
 

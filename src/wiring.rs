@@ -44,6 +44,7 @@ pub fn build(config: &Config, env: crate::ops::power::SharedEnv) -> Result<App, 
         crate::ops::keyring::Keyring::new(config.session_keys.clone(), Arc::new(store.secrets()));
     Ok(App {
         keyring: Arc::new(keyring),
+        schedules: Arc::new(store.schedules()),
         store: Arc::new(crate::store::Healing::new(store)),
         platform: arm,
         power: Arc::new(power),

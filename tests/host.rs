@@ -100,6 +100,8 @@ fn host_json_and_function_json_are_what_the_host_needs() {
             "OpenStack",
             "Power",
             "ReportSessions",
+            "ScheduleTick",
+            "Schedules",
             "SetSessions",
             "SetState"
         ]
@@ -110,6 +112,10 @@ fn host_json_and_function_json_are_what_the_host_needs() {
             "GC" => {
                 assert_eq!(f.trigger["type"], "timerTrigger");
                 assert_eq!(f.trigger["schedule"], "%GC_SCHEDULE%");
+            }
+            "ScheduleTick" => {
+                assert_eq!(f.trigger["type"], "timerTrigger");
+                assert_eq!(f.trigger["schedule"], "%SCHEDULE_TICK%");
             }
             _ => {
                 assert!(
@@ -125,6 +131,10 @@ fn host_json_and_function_json_are_what_the_host_needs() {
                     "function"
                 };
                 assert_eq!(f.trigger["authLevel"], level, "{}", f.name);
+                if f.name == "Schedules" {
+                    assert_eq!(f.trigger["route"], "Schedules");
+                    assert_eq!(f.trigger["methods"], json!(["get", "post", "delete"]));
+                }
             }
         }
     }
@@ -162,6 +172,7 @@ impl Handler {
             .env("FUNCTIONS_APP_ROOT_PATH", root())
             .env("FUNCTIONS_WORKER_RUNTIME", "custom")
             .env("GC_SCHEDULE", "0 */1 * * * *")
+            .env("SCHEDULE_TICK", "0 * * * * *")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
@@ -389,6 +400,35 @@ async fn the_binary_serves_every_function_as_the_host_calls_it() {
     assert_eq!(s, 200, "{v}");
     let (s, v) = forward(&http, base, f("SetState"), Some(json!({"resourceGroup": "my-rg", "containerGroupName": "cg-job-0001", "state": "MarkedForDeletion"}))).await;
     assert_eq!(s, 200, "{v}");
+
+    // A schedule through its HTTP function, then the schedule timer with every timer payload.
+    let schedule = json!({"name": "night-stop", "cron": "0 23 * * *", "timeZone": "Europe/Berlin",
+        "action": "stop", "provider": "aci", "resource": "my-rg/cg-job-0001"});
+    let (s, v) = forward(&http, base, f("Schedules"), Some(schedule)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["next"].as_array().map(Vec::len), Some(5), "{v}");
+    let (s, v) = forward(&http, base, f("Schedules"), None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v[0]["name"], "night-stop", "{v}");
+    for fx in [
+        "functions-host/timer-invocation.json",
+        "functions-host/timer-invocation-with-schedule-status.json",
+        "functions-host/timer-invocation-with-retry-context.json",
+    ] {
+        let (s, v) = invoke(&http, base, f("ScheduleTick"), &fixture(fx)).await;
+        assert_eq!(s, 200, "{fx}: {v}");
+        assert_eq!(v["ReturnValue"]["schedules"], 1, "{fx}: {v}");
+    }
+    let r = http
+        .delete(format!(
+            "{base}/api/Schedules?name=night-stop&code=host-checked-key"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, v) = forward(&http, base, f("Schedules"), None).await;
+    assert_eq!((s, v), (200, json!([])));
 
     // GC with every captured/constructed timer payload: the first collects, the others find nothing.
     let mut deleted = 0;

@@ -19,6 +19,8 @@ param gamesResourceGroup string = resourceGroup().name
 
 @description('NCRONTAB schedule of GC (6 fields). Every minute by default.')
 param gcSchedule string = '0 */1 * * * *'
+@description('NCRONTAB (with seconds) of the ScheduleTick timer that applies power schedules')
+param scheduleTick string = '0 * * * * *'
 
 @description('Table that holds the fleet (the original project used ACIDetails).')
 param fleetTable string = 'ACIDetails'
@@ -72,6 +74,7 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'AZURE_SUBSCRIPTION_ID', value: subscription().subscriptionId }
         { name: 'FLEET_TABLE', value: fleetTable }
         { name: 'GC_SCHEDULE', value: gcSchedule }
+        { name: 'SCHEDULE_TICK', value: scheduleTick }
         { name: 'ACI_SET_SESSIONS_URL', value: 'https://${appName}.azurewebsites.net/api/ReportSessions' }
         { name: 'SESSION_TOKEN_KEYS', value: sessionTokenKeys }
       ]

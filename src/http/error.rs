@@ -210,6 +210,27 @@ impl From<OpsError> for ApiError {
     }
 }
 
+impl From<crate::schedule::ScheduleError> for ApiError {
+    fn from(e: crate::schedule::ScheduleError) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, e.code, e.to_string())
+    }
+}
+
+impl From<crate::ops::schedules::ScheduleOpsError> for ApiError {
+    fn from(e: crate::ops::schedules::ScheduleOpsError) -> Self {
+        use crate::ops::schedules::ScheduleOpsError;
+        match e {
+            ScheduleOpsError::Invalid(e) => e.into(),
+            ScheduleOpsError::NotFound(name) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "ScheduleNotFound",
+                format!("no schedule named {name:?}"),
+            ),
+            ScheduleOpsError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
@@ -347,6 +368,33 @@ mod tests {
                 Some(5),
             ),
         ];
+        use crate::ops::schedules::ScheduleOpsError;
+        let mut cases = cases;
+        cases.extend([
+            (
+                ScheduleOpsError::Invalid(crate::schedule::ScheduleError::new("cron", "bad"))
+                    .into(),
+                400,
+                "InvalidSchedule",
+                None,
+            ),
+            (
+                ScheduleOpsError::NotFound("night".into()).into(),
+                404,
+                "ScheduleNotFound",
+                None,
+            ),
+            (
+                ScheduleOpsError::Store(StoreError::Unavailable {
+                    message: "down".into(),
+                    retry_after: None,
+                })
+                .into(),
+                503,
+                "StorageUnavailable",
+                Some(5),
+            ),
+        ]);
         for (e, status, code, retry) in cases {
             let resp = e.clone().into_response();
             assert_eq!(resp.status().as_u16(), status, "{e:?}");

@@ -325,3 +325,64 @@ pub async fn report_sessions(
     };
     Ok((status, Json(session_result(&key, n, &result))))
 }
+
+/// POST /api/Schedules: create or replace a schedule by name → 200 with the
+/// stored schedule and its next fires. Bad input → 400 naming the field.
+pub async fn put_schedule(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
+    let v = requests::schedule(&b)?;
+    let stored = app.put_schedule(&v, chrono::Utc::now()).await?;
+    Ok((StatusCode::OK, Json(stored)))
+}
+
+/// GET /api/Schedules: every schedule with its next fires (zone and UTC).
+pub async fn list_schedules(State(app): State<AppState>) -> Answer {
+    let all = app.list_schedules(chrono::Utc::now()).await?;
+    Ok((StatusCode::OK, Json(json!(all))))
+}
+
+/// DELETE /api/Schedules?name=… → 200, or 404 when there is none.
+pub async fn delete_schedule(
+    State(app): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let name = requests::schedule_name(&q)?;
+    app.delete_schedule(name).await?;
+    Ok((StatusCode::OK, Json(json!({"name": name, "deleted": true}))))
+}
+
+/// POST /ScheduleTick: the schedule timer from the host (real clock).
+pub async fn schedule_tick(
+    State(app): State<AppState>,
+    req: Request,
+) -> Result<InvocationResult, InvocationResult> {
+    if let Ok(inv) = body::read_body(req)
+        .await
+        .and_then(|b| body::parse_object::<Invocation>(&b))
+    {
+        if inv
+            .trigger("timer")
+            .and_then(|t| t.get("IsPastDue"))
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
+            tracing::info!("schedule timer is past due");
+        }
+    }
+    match app.tick(chrono::Utc::now()).await {
+        Ok(report) => Ok(InvocationResult::ok(
+            vec![format!(
+                "schedules: {}",
+                serde_json::to_string(&report).unwrap_or_default()
+            )],
+            json!(report),
+        )),
+        Err(e) => {
+            let api: ApiError = e.into();
+            Err(InvocationResult {
+                status: api.status,
+                logs: vec![format!("schedule tick failed: {}", api.message)],
+                return_value: json!({"error": {"code": api.code, "message": api.message}}),
+            })
+        }
+    }
+}

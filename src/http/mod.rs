@@ -74,8 +74,8 @@ impl Deadline {
 }
 
 /// The HTTP functions, at the path the host forwards them to, and the
-/// non-forwarded ones (Monitor, GC) at `/<Name>`.
-pub const HTTP_FUNCTIONS: [&str; 9] = [
+/// non-forwarded ones (Monitor, GC, ScheduleTick) at `/<Name>`.
+pub const HTTP_FUNCTIONS: [&str; 10] = [
     "Create",
     "Delete",
     "Details",
@@ -83,10 +83,11 @@ pub const HTTP_FUNCTIONS: [&str; 9] = [
     "OpenStack",
     "Power",
     "ReportSessions",
+    "Schedules",
     "SetSessions",
     "SetState",
 ];
-pub const INVOKED_FUNCTIONS: [&str; 2] = ["Monitor", "GC"];
+pub const INVOKED_FUNCTIONS: [&str; 3] = ["Monitor", "GC", "ScheduleTick"];
 
 pub fn router(app: AppState) -> Router {
     router_with(app, false)
@@ -108,10 +109,17 @@ pub fn router_with(app: AppState, keys_required: bool) -> Router {
         .route("/api/OpenStack", get(openstack::openstack))
         .route("/api/Power", post(functions::power))
         .route("/api/ReportSessions", post(functions::report_sessions))
+        .route(
+            "/api/Schedules",
+            get(functions::list_schedules)
+                .post(functions::put_schedule)
+                .delete(functions::delete_schedule),
+        )
         .route("/api/SetSessions", post(functions::set_sessions))
         .route("/api/SetState", post(functions::set_state))
         .route("/Monitor", post(functions::monitor))
         .route("/GC", post(functions::gc))
+        .route("/ScheduleTick", post(functions::schedule_tick))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(keys, require_api_key))
@@ -169,6 +177,7 @@ async fn wrong_method(req: Request) -> ApiError {
     let allowed = match req.uri().path() {
         "/api/List" => "GET or POST",
         "/api/OpenStack" => "GET",
+        "/api/Schedules" => "GET, POST or DELETE",
         _ => "POST",
     };
     ApiError::new(

@@ -258,6 +258,21 @@ pub fn power(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))
 }
 
+/// Schedules (POST): any JSON object; `ops::schedules::parse` checks it.
+pub fn schedule(body: &[u8]) -> Result<Value, ApiError> {
+    parse(body)
+}
+
+/// DELETE /api/Schedules?name=…
+pub fn schedule_name(q: &std::collections::HashMap<String, String>) -> Result<&str, ApiError> {
+    q.get("name")
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("name: is missing; DELETE /api/Schedules?name=<schedule>")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod monitor;
 pub mod power;
 pub mod reconcile;
+pub mod schedules;
 pub mod sessions;
 pub mod state;
 
@@ -26,6 +27,8 @@ pub struct App {
     pub platform: Arc<dyn ContainerPlatform>,
     /// The lifecycle core's providers (the Power function).
     pub power: Arc<crate::ops::power::PowerHub>,
+    /// Power schedules, applied by `tick` ([`schedules`]).
+    pub schedules: Arc<dyn crate::ports::ScheduleStore>,
     pub settings: Settings,
     /// Signs and checks each game server's session token.
     pub keyring: Arc<keyring::Keyring>,

@@ -416,6 +416,24 @@ impl PowerHub {
         }
     }
 
+    /// The resources a request names: its resource or list, the resource
+    /// id its Vault secret holds, or the members of its selector.
+    pub async fn members(&self, req: &PowerRequest) -> Result<Vec<lifecycle::Member>, PowerError> {
+        let member = |id: &str| lifecycle::Member {
+            resource: id.to_owned(),
+            name: String::new(),
+        };
+        match &req.target {
+            Target::Resource(r) => Ok(vec![member(r)]),
+            Target::Many(ids) => Ok(ids.iter().map(|id| member(id)).collect()),
+            Target::Selector(sel) => self.provider(req.provider).await?.select(sel).await,
+            Target::Secret(id) => {
+                let oci = crate::cloud::oci::shared(self.providers.context()).await?;
+                Ok(vec![member(&oci.secret(id).await?)])
+            }
+        }
+    }
+
     /// One target or a set, as the request says.
     /// One call of the lifecycle core as every runtime makes it (the Power
     /// function, the OCI Function, Lambda and FunctionGraph events, the CLI):

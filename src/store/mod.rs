@@ -10,12 +10,14 @@
 //! - `pipeline.rs`: retries, `Retry-After`, and the mapping to [`crate::ports::StoreError`].
 //! - `healing.rs`: re-creates a lost table on first use.
 //! - `secrets.rs`: secrets gamefleet generated itself (the session-token key), in `<table>Keys`.
+//! - `schedules.rs`: power schedules, their claims and the last action per resource, in `<table>Schedules`.
 
 mod batch;
 mod connection;
 pub mod healing;
 mod pipeline;
 mod row;
+pub mod schedules;
 pub mod secrets;
 pub mod table;
 

@@ -59,6 +59,8 @@ pub struct TableStore {
     pipeline: Pipeline,
     /// Secrets gamefleet generated (`<table>Keys`), same account and client.
     secrets: super::secrets::TableSecrets,
+    /// Power schedules (`<table>Schedules`), same account and client.
+    schedules: super::schedules::TableSchedules,
 }
 
 impl TableStore {
@@ -78,6 +80,8 @@ impl TableStore {
         connection::validate_table_name(table)?;
         let secrets_table = format!("{table}Keys");
         connection::validate_table_name(&secrets_table)?;
+        let schedules_table = format!("{table}Schedules");
+        connection::validate_table_name(&schedules_table)?;
         let Connection {
             account,
             endpoint,
@@ -97,6 +101,7 @@ impl TableStore {
             endpoint,
             pipeline: azure_storage::clients::new_pipeline_from_options(options, credentials),
             secrets: super::secrets::TableSecrets::new(service.table_client(secrets_table)),
+            schedules: super::schedules::TableSchedules::new(service.table_client(schedules_table)),
         })
     }
 
@@ -118,6 +123,11 @@ impl TableStore {
     /// The store of secrets gamefleet generated, beside this table.
     pub fn secrets(&self) -> super::secrets::TableSecrets {
         self.secrets.clone()
+    }
+
+    /// The power schedules, beside this table.
+    pub fn schedules(&self) -> super::schedules::TableSchedules {
+        self.schedules.clone()
     }
 
     pub fn table_name(&self) -> &str {

@@ -244,7 +244,7 @@ async fn a_key_twice_is_refused_on_every_route_naming_it() {
     let t = TestApp::spawn().await;
     let before = t.running("rg", "a").await;
     t.sim.reset_counts();
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 8] = [
         (
             "/api/Create",
             r#"{"resourceGroup": "rg", "containerGroupName": "b", "containerGroup": {"location": "westeurope", "location": "eastus", "osType": "Linux", "containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": 1, "memoryInGB": 1}}}]}}"#,
@@ -279,6 +279,11 @@ async fn a_key_twice_is_refused_on_every_route_naming_it() {
             "/api/Power",
             r#"{"action": "status", "action": "stop", "provider": "aci", "resource": "rg/a"}"#,
             r#"request body: key "action" appears twice"#,
+        ),
+        (
+            "/api/Schedules",
+            r#"{"name": "n", "cron": "0 8 * * *", "timeZone": "UTC", "timeZone": "Europe/Berlin", "action": "stop", "provider": "aci", "resource": "rg/a"}"#,
+            r#"request body: key "timeZone" appears twice"#,
         ),
     ];
     for (route, body, says) in cases {
@@ -328,6 +333,7 @@ async fn encoding_errors_say_what_is_wrong_on_every_route() {
         "/api/SetSessions",
         "/api/SetState",
         "/api/Power",
+        "/api/Schedules",
     ] {
         for (body, says) in &cases {
             let msg = refused(

@@ -19,5 +19,6 @@ mod openstack;
 mod power;
 mod reconcile;
 mod reporter;
+mod schedules;
 mod sessions;
 mod state;

@@ -80,12 +80,83 @@ enum Command {
     /// Serve as a Huawei FunctionGraph event function (custom runtime, the
     /// runtime API at RUNTIME_API_ADDR); the default when that is set.
     FunctionGraph,
+    /// Scheduled power: add, list, remove schedules, show their next fires,
+    /// or apply what is due now (for a cron on a VM). Reads AzureWebJobsStorage
+    /// and FLEET_TABLE like the functions; `next --cron` needs nothing.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
     /// Move every row the original project wrote under a mixed-case resource
     /// group to gamefleet's key (lower-cased). Idempotent and safe while the
     /// fleet runs; the functions also move such rows when they meet them.
     /// Reads AzureWebJobsStorage and FLEET_TABLE. Exit code 0 when every row is
     /// canonical, 1 when some could not be moved (run it again).
     Migrate,
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Create or replace a schedule (by name); it acts from its first fire after now.
+    Add {
+        /// Letters, digits, '-', '_' and '.'
+        #[arg(long)]
+        name: String,
+        /// 5 or 6 fields (seconds first); L, W, #, ranges, steps, @daily …
+        #[arg(long)]
+        cron: String,
+        /// IANA zone, e.g. Europe/Berlin (default UTC)
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        /// start | stop | restart | toggle
+        #[arg(long)]
+        action: String,
+        /// Provider, one of the registry's
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(gamefleet::cloud::registry::Provider::names()))]
+        provider: String,
+        /// The resource's id; several times for a set
+        #[arg(long, conflicts_with_all = ["secret_id", "cluster_id"])]
+        resource: Vec<String>,
+        /// OCI Vault secret holding the resource id
+        #[arg(long, conflicts_with = "cluster_id")]
+        secret_id: Option<String>,
+        /// Every server of this CCE cluster (huawei-ecs)
+        #[arg(long)]
+        cluster_id: Option<String>,
+        /// Apply again inside the period when the state was changed by hand
+        #[arg(long)]
+        enforced: bool,
+        /// A stop leaves alone what was started by hand
+        #[arg(long)]
+        retain_running: bool,
+        /// Store it disabled (never fires)
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Every schedule with its next fires (a table, or --json).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a schedule. Exit code 1 when there is none by that name.
+    Rm { name: String },
+    /// The next fires of a stored schedule (or of --cron in --time-zone), in its zone and in UTC.
+    Next {
+        /// A stored schedule's name
+        #[arg(required_unless_present = "cron", conflicts_with = "cron")]
+        name: Option<String>,
+        #[arg(long)]
+        cron: Option<String>,
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        /// How many fires
+        #[arg(short = 'n', long, default_value_t = 5)]
+        count: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply every schedule that is due now, once (what the ScheduleTick timer does).
+    Tick,
 }
 
 fn init_tracing(default: &str) {
@@ -167,6 +238,10 @@ async fn main() -> ExitCode {
             init_tracing("warn");
             migrate().await
         }
+        Command::Schedule { command } => {
+            init_tracing("warn");
+            schedule(command).await
+        }
         Command::Power {
             action,
             provider,
@@ -235,6 +310,119 @@ async fn migrate() -> Result<ExitCode, Error> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn schedule(command: ScheduleCommand) -> Result<ExitCode, Error> {
+    let now = chrono::Utc::now();
+    if let ScheduleCommand::Next {
+        name: None,
+        cron: Some(cron),
+        time_zone,
+        count,
+        json,
+    } = &command
+    {
+        // Offline: no table, a placeholder target (never used).
+        let body = serde_json::json!({"name": "cron", "cron": cron, "timeZone": time_zone,
+            "action": "start", "provider": "aci", "resource": "rg/name"});
+        let s = gamefleet::schedule::Schedule::parse(&body)?;
+        let report = gamefleet::schedule::next_report(&s, now, *count);
+        if *json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print!("{report}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = Config::from_env()?;
+    let app = gamefleet::wiring::build(&config, gamefleet::ops::power::process_env())?;
+    match command {
+        ScheduleCommand::Add {
+            name,
+            cron,
+            time_zone,
+            action,
+            provider,
+            resource,
+            secret_id,
+            cluster_id,
+            enforced,
+            retain_running,
+            disabled,
+        } => {
+            // The flags are the API's fields: one parser for both.
+            let mut body = serde_json::json!({"name": name, "cron": cron, "timeZone": time_zone,
+                "action": action, "provider": provider, "enforced": enforced,
+                "retainRunning": retain_running, "enabled": !disabled});
+            match resource.as_slice() {
+                [] => {}
+                [one] => body["resource"] = serde_json::json!(one),
+                many => body["resources"] = serde_json::json!(many),
+            }
+            if let Some(s) = secret_id {
+                body["secretId"] = serde_json::json!(s);
+            }
+            if let Some(c) = cluster_id {
+                body["selector"] = serde_json::json!({ "clusterId": c });
+            }
+            let stored = app.put_schedule(&body, now).await?;
+            println!("{}", serde_json::to_string_pretty(&stored)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        ScheduleCommand::List { json } => {
+            let all = app.list_schedules(now).await?;
+            if json {
+                println!("{}", serde_json::to_string(&all)?);
+            } else {
+                println!(
+                    "{:<24} {:<18} {:<18} {:<8} {:<10} next",
+                    "name", "cron", "time zone", "action", "enabled"
+                );
+                for s in &all {
+                    let text = |k: &str| s[k].as_str().unwrap_or("-").to_owned();
+                    let next = s["next"][0]["local"].as_str().unwrap_or("-");
+                    println!(
+                        "{:<24} {:<18} {:<18} {:<8} {:<10} {next}",
+                        text("name"),
+                        text("cron"),
+                        text("timeZone"),
+                        text("action"),
+                        s["enabled"].as_bool().unwrap_or(false),
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ScheduleCommand::Rm { name } => match app.delete_schedule(&name).await {
+            Ok(()) => {
+                eprintln!("schedule {name} removed");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(gamefleet::ops::schedules::ScheduleOpsError::NotFound(n)) => {
+                eprintln!("gamefleet: no schedule named {n}");
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => Err(e.into()),
+        },
+        ScheduleCommand::Next {
+            name, count, json, ..
+        } => {
+            let name = name.unwrap_or_default();
+            let stored = app.schedule(&name).await?;
+            let report = gamefleet::schedule::next_report(&stored.schedule, now, count);
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ScheduleCommand::Tick => {
+            let report = app.tick(now).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 async fn oci_function() -> Result<(), Error> {

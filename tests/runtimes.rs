@@ -539,3 +539,99 @@ async fn functiongraph_signs_with_the_agency_keys_of_each_invocation() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn lambda_with_table_storage_serves_the_fleet_and_applies_schedules_on_a_tick() {
+    use gamefleet_sim::azurite::{unique_table, Azurite};
+    let sim = aci().await;
+    let azurite = Azurite::shared().await;
+    let rt = LambdaRuntimeApi::start().await.unwrap();
+    let mut env = rt.function_env();
+    env.extend(sim.gamefleet_env(&azurite.connection_string(), &unique_table()));
+    env.extend(pairs(&[
+        ("GAMEFLEET_API_KEYS", API_KEY),
+        ("POWER_POLL_INTERVAL", "50ms"),
+    ]));
+    let _fn = gamefleet(&env);
+    let keyed = json!({"content-type": "application/json", "x-api-key": API_KEY});
+
+    // The fleet functions are there: List answers (an empty fleet).
+    let (status, v) = url_answer(
+        rt.invoke(
+            &url_event("GET", "/api/List", "", keyed.clone(), None),
+            Duration::from_secs(30),
+        )
+        .await,
+    );
+    assert_eq!((status, v.as_array().map(Vec::len)), (200, Some(0)), "{v}");
+
+    // A schedule that fires every second, stored through the function URL.
+    let schedule = json!({"name": "every-second-stop", "cron": "* * * * * *", "timeZone": "Europe/Berlin",
+        "action": "stop", "provider": "aci", "resource": "games/arena-1", "maxWaitSeconds": 10});
+    let (status, v) = url_answer(
+        rt.invoke(
+            &url_event("POST", "/api/Schedules", "", keyed.clone(), Some(&schedule)),
+            Duration::from_secs(30),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{v}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // An EventBridge rule's scheduled event is the tick.
+    let tick = json!({"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "123456789012", "time": "2026-12-02T08:30:00Z",
+        "region": "eu-central-1", "resources": ["arn:aws:events:eu-central-1:123456789012:rule/gamefleet-tick"], "detail": {}});
+    let report = rt.invoke(&tick, Duration::from_secs(30)).await.response();
+    let runs = report["runs"].as_array().cloned().unwrap_or_default();
+    assert_eq!(runs.len(), 1, "{report}");
+    assert_eq!(group_state(&sim).as_deref(), Some("Stopped"), "{report}");
+    assert_eq!(sim.count(gamefleet_sim::Op::Stop), 1);
+}
+
+#[tokio::test]
+async fn lambda_without_table_storage_refuses_a_schedule_tick_and_keeps_serving() {
+    let rt = LambdaRuntimeApi::start().await.unwrap();
+    let mut env = rt.function_env();
+    env.extend(pairs(&[("GAMEFLEET_LAMBDA_AUTH", "iam")]));
+    let _fn = gamefleet(&env);
+    match rt
+        .invoke(
+            &json!({"gamefleet": "ScheduleTick"}),
+            Duration::from_secs(30),
+        )
+        .await
+    {
+        Answer::Error { body, .. } => {
+            assert_eq!(body["errorType"], "SchedulesNotConfigured", "{body}");
+            assert!(
+                body["errorMessage"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("AzureWebJobsStorage")),
+                "{body}"
+            );
+        }
+        other => panic!("expected an error invocation, got {other:?}"),
+    }
+    // The fleet routes are not there without storage; the lifecycle ones are.
+    let (status, v) = url_answer(
+        rt.invoke(
+            &url_event("GET", "/api/List", "", json!({}), None),
+            Duration::from_secs(30),
+        )
+        .await,
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("NoSuchFunction")),
+        "{v}"
+    );
+    let (status, _) = url_answer(
+        rt.invoke(
+            &url_event("GET", "/", "", json!({}), None),
+            Duration::from_secs(30),
+        )
+        .await,
+    );
+    assert_eq!(status, 200);
+}

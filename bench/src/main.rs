@@ -325,7 +325,8 @@ async fn bench(cli: Cli) -> Result<()> {
         }
         let starts = coldstart::runtimes(&paths.gamefleet, n).await?;
         t.row(vec![
-            "gamefleet under AWS Lambda (Runtime API stand-in; exec → first function-URL answer)".into(),
+            "gamefleet under AWS Lambda (Runtime API stand-in; exec → first function-URL answer)"
+                .into(),
             starts.lambda.ms(),
             "–".into(),
             "–".into(),
@@ -337,7 +338,9 @@ async fn bench(cli: Cli) -> Result<()> {
             "–".into(),
         ]);
         let _ = writeln!(doc, "#### 1. Cold start\n\n{}", t.render());
-        let size = std::fs::metadata(&paths.gamefleet).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::metadata(&paths.gamefleet)
+            .map(|m| m.len())
+            .unwrap_or(0);
         let _ = writeln!(
             doc,
             "The release binary measured, with every runtime compiled in (default features): {:.1} MiB.\n",

@@ -15,6 +15,11 @@
 //!   request goes to `…/{id}/error` (`errorType` `UnknownEvent`), a Power
 //!   request that is refused (bad action or id) too, with its code as
 //!   `errorType`. The runtime then goes on to the next invocation.
+//! - **The schedule tick**: an EventBridge rule's `Scheduled Event` (`"source":
+//!   "aws.events"`) or `{"gamefleet": "ScheduleTick"}` applies the stored
+//!   schedules that are due (`ops::schedules`), as the ScheduleTick timer does
+//!   under the Functions host; it needs `AzureWebJobsStorage` (the schedules'
+//!   table).
 //! - **Deadline**: `Lambda-Runtime-Deadline-Ms` caps every wait, so the answer
 //!   (`timedOut`, 504 for a function-URL request) is sent before Lambda gives up.
 //! - **Init**: a configuration error is posted to `/runtime/init/error` and the
@@ -96,6 +101,8 @@ struct Handler {
     power: Arc<crate::ops::power::PowerHub>,
     /// Whether the fleet functions are served (Table Storage is configured).
     fleet: bool,
+    /// The whole application, with Table Storage (schedules, fleet functions).
+    app: Option<Arc<crate::ops::App>>,
 }
 
 impl Handler {
@@ -113,8 +120,9 @@ impl Handler {
             crate::wiring::ensure_table(&app);
             Ok(Handler {
                 power: app.power.clone(),
-                router: crate::http::router_with(app, keys_required),
+                router: crate::http::router_with(app.clone(), keys_required),
                 fleet: true,
+                app: Some(app),
             })
         } else {
             let api = super::power_api(keys_required).await?;
@@ -122,6 +130,7 @@ impl Handler {
                 power: api.power.clone(),
                 router: crate::http::power_router(api),
                 fleet: false,
+                app: None,
             })
         }
     }
@@ -137,6 +146,19 @@ impl Handler {
             error_type: "InvalidEvent".into(),
             message: format!("the event is not JSON: {e}"),
         })?;
+        if is_schedule_tick(&event) {
+            let Some(app) = &self.app else {
+                return Err(EventError {
+                    error_type: "SchedulesNotConfigured".into(),
+                    message: "a schedule tick needs the schedules' table: set AzureWebJobsStorage (and FLEET_TABLE)".into(),
+                });
+            };
+            let report = app.tick(chrono::Utc::now()).await.map_err(|e| EventError {
+                error_type: "StorageUnavailable".into(),
+                message: e.to_string(),
+            })?;
+            return Ok(json_response(&serde_json::json!(report)));
+        }
         if !is_power_request(&event) {
             return Err(EventError {
                 error_type: "UnknownEvent".into(),
@@ -159,6 +181,12 @@ impl Handler {
             })?;
         Ok(json_response(&done.to_json()))
     }
+}
+
+/// An EventBridge rule's scheduled event, or gamefleet's own tick event.
+fn is_schedule_tick(event: &Value) -> bool {
+    (event["source"] == "aws.events" && event["detail-type"] == "Scheduled Event")
+        || event["gamefleet"] == "ScheduleTick"
 }
 
 /// An event naming any of Power's fields (an EventBridge Scheduler target's

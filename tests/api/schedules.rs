@@ -463,3 +463,104 @@ async fn a_stop_that_cannot_reach_the_provider_is_sent_again_on_the_next_tick() 
     let r = t.app.tick(fire + Duration::minutes(5)).await.unwrap();
     assert!(r.runs.is_empty(), "{r:?}");
 }
+
+/// `gamefleet schedule …` as the built binary, on the same table as `t`.
+async fn cli(t: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let azurite = gamefleet_sim::azurite::Azurite::shared().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamefleet"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(t.sim.gamefleet_env(&azurite.connection_string(), &t.table))
+        .arg("schedule")
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_adds_lists_shows_and_removes_schedules_in_the_functions_table() {
+    let t = TestApp::spawn().await;
+    let (code, out, err) = cli(
+        &t,
+        &[
+            "add",
+            "--name",
+            "night-stop",
+            "--cron",
+            "0 23 * * *",
+            "--time-zone",
+            "Europe/Berlin",
+            "--action",
+            "stop",
+            "--provider",
+            "aci",
+            "--resource",
+            "games/arena-1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let stored: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stored["name"], "night-stop", "{stored}");
+    // The functions see what the CLI stored.
+    let (s, v) = t.get("/api/Schedules").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    let (code, out, _) = cli(&t, &["list"]).await;
+    assert!(
+        code == 0 && out.contains("night-stop") && out.contains("Europe/Berlin"),
+        "{out}"
+    );
+    // Next fires in the zone and in UTC: 23:00 in Berlin is 22:00Z in winter, 21:00Z in summer.
+    let (code, out, _) = cli(&t, &["next", "night-stop", "-n", "3", "--json"]).await;
+    assert_eq!(code, 0, "{out}");
+    let next: Value = serde_json::from_str(&out).unwrap();
+    for fire in next["next"].as_array().unwrap() {
+        let (local, utc) = (
+            fire["local"].as_str().unwrap(),
+            fire["utc"].as_str().unwrap(),
+        );
+        assert!(local.contains("T23:00:00"), "{fire}");
+        assert!(
+            utc.contains("T22:00:00Z") || utc.contains("T21:00:00Z"),
+            "{fire}"
+        );
+    }
+    // A bad zone: exit 1 naming the field, nothing stored.
+    let (code, _, err) = cli(
+        &t,
+        &[
+            "add",
+            "--name",
+            "bad",
+            "--cron",
+            "0 7 * * *",
+            "--time-zone",
+            "Mars/Olympus",
+            "--action",
+            "start",
+            "--provider",
+            "aci",
+            "--resource",
+            "games/arena-1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("timeZone"), "{err}");
+    assert_eq!(
+        t.get("/api/Schedules").await.1.as_array().map(Vec::len),
+        Some(1)
+    );
+    let (code, _, _) = cli(&t, &["rm", "night-stop"]).await;
+    assert_eq!(code, 0);
+    let (code, _, err) = cli(&t, &["rm", "night-stop"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(t.get("/api/Schedules").await.1, json!([]));
+}

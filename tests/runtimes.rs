@@ -635,3 +635,38 @@ async fn lambda_without_table_storage_refuses_a_schedule_tick_and_keeps_serving(
     );
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn lambda_without_api_keys_keeps_power_closed_behind_an_open_function_url() {
+    let sim = aci().await;
+    let rt = LambdaRuntimeApi::start().await.unwrap();
+    let mut env = rt.function_env();
+    env.extend(aci_env(&sim));
+    let _fn = gamefleet(&env);
+    let (status, v) = url_answer(
+        rt.invoke(
+            &url_event(
+                "POST",
+                "/api/Power",
+                "",
+                json!({"content-type": "application/json"}),
+                Some(&json!({"action": "stop", "provider": "aci", "resource": "games/arena-1"})),
+            ),
+            Duration::from_secs(30),
+        )
+        .await,
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("Unauthorized")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("GAMEFLEET_API_KEYS")),
+        "{v}"
+    );
+    assert_eq!(sim.count(gamefleet_sim::Op::Stop), 0, "nothing reached ARM");
+    assert_eq!(group_state(&sim).as_deref(), Some("Running"));
+}

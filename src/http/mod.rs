@@ -217,19 +217,17 @@ async fn require_api_key(
     if keys.accepts(given) {
         next.run(req).await
     } else {
-        let why = if keys.is_empty() {
-            "no GAMEFLEET_API_KEYS are configured and nothing in front of this runtime checks callers, so this route is closed"
-        } else if given.is_empty() {
-            "X-API-Key header missing"
+        let message = if keys.is_empty() {
+            "this route is closed: no GAMEFLEET_API_KEYS are configured and nothing in front of this runtime (a Lambda function URL with auth NONE) checks callers; set GAMEFLEET_API_KEYS, or GAMEFLEET_LAMBDA_AUTH=iam when the URL uses AWS_IAM auth".to_owned()
         } else {
-            "X-API-Key not accepted"
+            let why = if given.is_empty() {
+                "X-API-Key header missing"
+            } else {
+                "X-API-Key not accepted"
+            };
+            format!("{why}: this gamefleet requires one of its GAMEFLEET_API_KEYS")
         };
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            format!("{why}: this gamefleet requires one of its GAMEFLEET_API_KEYS"),
-        )
-        .into_response()
+        ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message).into_response()
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! | runtime | picked when | adapter |
 //! |---|---|---|
-//! | Azure Functions custom handler | `FUNCTIONS_CUSTOMHANDLER_PORT` (or nothing else matches) | [`custom_handler`]: the router on 127.0.0.1 |
+//! | Azure Functions custom handler | none of the others (`FUNCTIONS_CUSTOMHANDLER_PORT` is its port) | [`custom_handler`]: the router on 127.0.0.1 |
 //! | OCI Functions | `FN_LISTENER` | [`ocifn`]: the Fn http-stream contract on a unix socket |
 //! | AWS Lambda (`provided.al2023`) | `AWS_LAMBDA_RUNTIME_API` | `lambda` (feature `lambda`): function-URL events into the router, other events into Power |
 //! | Huawei FunctionGraph (custom runtime) | `RUNTIME_API_ADDR` | [`functiongraph`]: the event loop, the seed's timer event and answer |
@@ -34,14 +34,13 @@ pub enum Runtime {
 }
 
 impl Runtime {
-    /// The Functions host's variable wins (a custom handler may also carry the
-    /// others' names in its app settings), then Fn, Lambda, FunctionGraph;
-    /// without any, the custom handler (`gamefleet serve`).
+    /// The variable a platform injects into its function's process decides:
+    /// `FN_LISTENER` (the Fn agent), `AWS_LAMBDA_RUNTIME_API`, `RUNTIME_API_ADDR`
+    /// (FunctionGraph); otherwise the custom handler (`gamefleet serve`, on
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT`, which may also be left over in a shell).
     pub fn detect(get: &dyn Fn(&str) -> Option<String>) -> Self {
         let set = |k: &str| get(k).is_some_and(|v| !v.trim().is_empty());
-        if set("FUNCTIONS_CUSTOMHANDLER_PORT") {
-            Runtime::CustomHandler
-        } else if set("FN_LISTENER") {
+        if set("FN_LISTENER") {
             Runtime::OciFunction
         } else if set("AWS_LAMBDA_RUNTIME_API") {
             Runtime::Lambda
@@ -126,8 +125,13 @@ mod tests {
         assert_eq!(
             with(&[
                 ("FUNCTIONS_CUSTOMHANDLER_PORT", "8080"),
-                ("AWS_LAMBDA_RUNTIME_API", "x")
+                ("FN_LISTENER", "unix:/tmp/x.sock")
             ]),
+            Runtime::OciFunction,
+            "a platform's own variable wins over a port left in the environment"
+        );
+        assert_eq!(
+            with(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "8080")]),
             Runtime::CustomHandler
         );
         assert_eq!(

@@ -17,6 +17,7 @@
 //! | `ARM_MAX_RETRIES` | `4` | retries of 429/5xx/timeouts per ARM call |
 //! | `ARM_MAX_RETRY_AFTER` | `20s` | longest Retry-After honoured inside one call; longer → 503 to the caller |
 //! | `STORAGE_TIMEOUT` | `10s` | per-request timeout for Table Storage |
+//! | `ALLOCATION_TTL` | `60s` | how long an Allocate reservation holds its slots unless the server's count takes them in |
 //! | `GC_CONCURRENCY` | `16` | container groups GC deletes at once |
 //! | `FLEET_FAILED_TTL` | `1h` | how long a Failed group is kept for inspection before GC collects it |
 //! | `DELETE_WAIT` | `20s` | how long Delete/GC wait for ARM's delete to finish before leaving it to the next GC run |
@@ -55,6 +56,8 @@ pub struct Config {
     pub gc: GcConfig,
     /// Bounds on the connections we accept ourselves (`GAMEFLEET_HEADER_TIMEOUT` ...).
     pub serve: ServeLimits,
+    /// How long an Allocate reservation holds its slots (`ALLOCATION_TTL`, 60s).
+    pub allocation_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -226,6 +229,10 @@ impl Config {
             openstack_api_keys,
             listen,
             serve: ServeLimits::from_lookup(&get)?,
+            allocation_ttl: match duration(&get, "ALLOCATION_TTL", Duration::from_secs(60))? {
+                d if d.is_zero() => return Err(err("ALLOCATION_TTL", "must be longer than 0s")),
+                d => d,
+            },
             gc: GcConfig {
                 concurrency: number::<usize>(&get, "GC_CONCURRENCY", 16)?.max(1),
                 failed_ttl: duration(&get, "FLEET_FAILED_TTL", Duration::from_secs(3600))?,

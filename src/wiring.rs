@@ -54,6 +54,7 @@ pub fn build(config: &Config, env: crate::ops::power::SharedEnv) -> Result<App, 
             api_keys: config.api_keys.clone(),
             openstack_api_keys: config.openstack_api_keys.clone(),
             gc: config.gc.clone(),
+            allocation_ttl: config.allocation_ttl,
         },
         last_reconcile: Default::default(),
     })

@@ -91,6 +91,7 @@ fn host_json_and_function_json_are_what_the_host_needs() {
     assert_eq!(
         names,
         [
+            "Allocate",
             "Create",
             "Delete",
             "Details",

@@ -60,8 +60,13 @@ pub fn plan(
             return GcAction::Skip(SkipReason::FailedTooRecently);
         }
     }
+    // Live reservations count as sessions: a reserved server is kept until
+    // they expire (or the server's players are in its own count).
     let claim = Event::GcClaim {
-        active_sessions: record.active_sessions.get(),
+        active_sessions: record
+            .active_sessions
+            .get()
+            .saturating_add(record.capacity.reserved(now)),
     };
     match next(record.state, &claim) {
         Decision::Move(GroupState::Deleting) => GcAction::Collect,
@@ -88,6 +93,26 @@ mod tests {
         r.active_sessions = ActiveSessions::new(sessions).unwrap();
         r.state_changed_at = now - chrono::Duration::seconds(changed_secs_ago);
         r
+    }
+
+    #[test]
+    fn a_marked_server_holding_a_live_reservation_is_kept_until_it_expires() {
+        let (ttl, lease) = (Duration::from_secs(3600), Duration::from_secs(60));
+        let now = Utc::now();
+        let mut r = rec(GroupState::MarkedForDeletion, 0, 10);
+        r.capacity
+            .reservations
+            .push(crate::fleet::allocation::Reservation {
+                request_id: "m1".into(),
+                players: 2,
+                expires_at: now + chrono::Duration::seconds(30),
+            });
+        assert_eq!(
+            plan(&r, now, ttl, lease),
+            GcAction::Skip(SkipReason::HasSessions)
+        );
+        let later = now + chrono::Duration::seconds(31);
+        assert_eq!(plan(&r, later, ttl, lease), GcAction::Collect);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The fleet core: names, the record, the state machine, the GC rules. Pure: no I/O.
 
+pub mod allocation;
 pub mod events;
 pub mod gc;
 pub mod machine;

@@ -37,6 +37,8 @@ pub struct GroupRecord {
     pub failure_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub state_changed_at: DateTime<Utc>,
+    /// Slots, labels and the reservations held on it (Allocate).
+    pub capacity: super::allocation::Capacity,
     /// Columns of the row that gamefleet does not own (the original project's
     /// `ContainerName`, `Image`, `CPU`, `RAM`, ...), kept verbatim by every write.
     pub other_columns: OtherColumns,
@@ -57,6 +59,7 @@ impl GroupRecord {
             failure_reason: None,
             created_at: now,
             state_changed_at: now,
+            capacity: Default::default(),
             other_columns: OtherColumns::new(),
         }
     }
@@ -82,6 +85,9 @@ impl GroupRecord {
             failure_reason: self.failure_reason.as_deref(),
             created_at: self.created_at,
             state_changed_at: self.state_changed_at,
+            max_sessions: self.capacity.max_sessions,
+            labels: &self.capacity.labels,
+            reserved: self.capacity.reserved(now()),
         }
     }
 }
@@ -100,6 +106,11 @@ pub struct GroupView<'a> {
     pub failure_reason: Option<&'a str>,
     pub created_at: DateTime<Utc>,
     pub state_changed_at: DateTime<Utc>,
+    /// Slots of the server (`null` = unlimited).
+    pub max_sessions: Option<u32>,
+    pub labels: &'a super::allocation::Labels,
+    /// Slots held by live reservations (they count as sessions).
+    pub reserved: u32,
 }
 
 /// An opaque version of a stored record (Table Storage ETag).

@@ -221,6 +221,18 @@ impl ContainerGroupSpec {
         Ok(Self { body, location })
     }
 
+    /// The group's public ports (`[{"protocol": "TCP", "port": 27960}]`), as
+    /// Allocate hands them to the matchmaker.
+    pub fn ports(&self) -> Vec<Value> {
+        self.body
+            .get("properties")
+            .and_then(|p| p.get("ipAddress"))
+            .and_then(|ip| ip.get("ports"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The region in ARM's form (`westeurope`), see [`Location`].
     pub fn location(&self) -> &str {
         self.location.as_str()

@@ -206,6 +206,11 @@ impl From<OpsError> for ApiError {
             }
             OpsError::Store(e) => e.into(),
             OpsError::Platform(e) => e.into(),
+            OpsError::Unavailable {
+                code,
+                message,
+                retry_after,
+            } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message).retry(retry_after),
         }
     }
 }

@@ -20,9 +20,23 @@ type Answer = Result<(StatusCode, Json<Value>), ApiError>;
 
 /// POST /api/Create → 202 with the Creating record.
 pub async fn create(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
-    let (key, spec) = requests::create(&b)?;
-    let rec = app.create(&key, &spec).await?;
+    let (key, spec, capacity) = requests::create_with_capacity(&b)?;
+    let rec = app.create_with(&key, &spec, capacity).await?;
     Ok((StatusCode::ACCEPTED, Json(json!(rec.view()))))
+}
+
+/// POST /api/Allocate → 200 with the server and the reservation; 503
+/// `NoCapacity` (or `AllocationContention`) with Retry-After.
+pub async fn allocate(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
+    let req = requests::allocate(&b)?;
+    let done = app.allocate(&req).await?;
+    Ok((
+        StatusCode::OK,
+        Json(crate::ops::allocate::view(
+            &done,
+            crate::fleet::record::now(),
+        )),
+    ))
 }
 
 /// POST /api/Delete → 200 deleted, 202 still deleting.

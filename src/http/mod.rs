@@ -75,7 +75,8 @@ impl Deadline {
 
 /// The HTTP functions, at the path the host forwards them to, and the
 /// non-forwarded ones (Monitor, GC, ScheduleTick) at `/<Name>`.
-pub const HTTP_FUNCTIONS: [&str; 10] = [
+pub const HTTP_FUNCTIONS: [&str; 11] = [
+    "Allocate",
     "Create",
     "Delete",
     "Details",
@@ -102,6 +103,7 @@ pub fn router_with(app: AppState, keys_required: bool) -> Router {
     };
     let api = Router::new()
         .route("/", get(ready).head(ready))
+        .route("/api/Allocate", post(functions::allocate))
         .route("/api/Create", post(functions::create))
         .route("/api/Delete", post(functions::delete))
         .route("/api/Details", post(functions::details))

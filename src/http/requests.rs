@@ -5,6 +5,7 @@
 
 use super::body::{parse, parse_object};
 use super::error::ApiError;
+use crate::fleet::allocation::Capacity;
 use crate::fleet::names::json_kind;
 use crate::fleet::spec::ContainerGroupSpec;
 use crate::fleet::{
@@ -30,15 +31,45 @@ struct CreateBody {
     resource_group: String,
     container_group_name: String,
     container_group: Value,
+    #[serde(default)]
+    max_sessions: Option<Value>,
+    #[serde(default)]
+    labels: Option<Value>,
 }
 
 /// Create: `{resourceGroup, containerGroupName, containerGroup}`.
 pub fn create(body: &[u8]) -> Result<(GroupKey, ContainerGroupSpec), ApiError> {
+    create_with_capacity(body).map(|(key, spec, _)| (key, spec))
+}
+
+/// Create with what Allocate reads: `maxSessions` (slots; missing =
+/// unlimited) and `labels` (an object of strings).
+pub fn create_with_capacity(
+    body: &[u8],
+) -> Result<(GroupKey, ContainerGroupSpec, Capacity), ApiError> {
     let b: CreateBody = parse_object(body)?;
     let key = key_of(&b.resource_group, &b.container_group_name)?;
     let spec = ContainerGroupSpec::parse(&b.container_group)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok((key, spec))
+    let bad = |e: crate::fleet::allocation::AllocateError| ApiError::bad_request(e.to_string());
+    let capacity = Capacity {
+        max_sessions: crate::fleet::allocation::parse_max_sessions(b.max_sessions.as_ref())
+            .map_err(bad)?,
+        labels: match &b.labels {
+            None | Some(Value::Null) => Default::default(),
+            Some(v) => crate::fleet::allocation::parse_labels("labels", v).map_err(bad)?,
+        },
+        reservations: Vec::new(),
+        ports: spec.ports(),
+    };
+    Ok((key, spec, capacity))
+}
+
+/// Allocate: `{requestId, players, regions, labels, strategy, resourceGroup}`.
+pub fn allocate(body: &[u8]) -> Result<crate::fleet::allocation::AllocateRequest, ApiError> {
+    let v: Value = parse(body)?;
+    crate::fleet::allocation::AllocateRequest::parse(&v)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "InvalidAllocation", e.to_string()))
 }
 
 #[derive(Deserialize)]

@@ -23,6 +23,16 @@ impl App {
         key: &GroupKey,
         spec: &ContainerGroupSpec,
     ) -> Result<GroupRecord, OpsError> {
+        self.create_with(key, spec, Default::default()).await
+    }
+
+    /// [`Self::create`] of a server with `capacity` (its slots and labels, for Allocate).
+    pub async fn create_with(
+        &self,
+        key: &GroupKey,
+        spec: &ContainerGroupSpec,
+        capacity: crate::fleet::allocation::Capacity,
+    ) -> Result<GroupRecord, OpsError> {
         // The container's token first: a storage failure here changes nothing.
         let token = self.keyring.issue(key).await?;
         // A row the original wrote under this spelling moves to the canonical
@@ -31,7 +41,8 @@ impl App {
             self.find(key).await?;
         }
         let now = crate::fleet::record::now();
-        let row = GroupRecord::creating(key.clone(), spec.location().to_owned(), now);
+        let mut row = GroupRecord::creating(key.clone(), spec.location().to_owned(), now);
+        row.capacity = capacity;
         let etag = match self.store.insert(&row).await {
             Ok(etag) => etag,
             Err(StoreError::AlreadyExists) => self.take_over_failed(&row).await?,

@@ -2,6 +2,7 @@
 //! Each decides with the pure core ([`crate::fleet`]) and writes conditionally
 //! on the ETag it read; a lost race is retried a bounded number of times.
 
+pub mod allocate;
 pub mod auth;
 pub mod create;
 pub mod delete;
@@ -48,6 +49,8 @@ pub struct Settings {
     /// Keys of the seed's OpenStack API (`OPENSTACK_API_KEYS`).
     pub openstack_api_keys: crate::ops::auth::ApiKeys,
     pub gc: GcConfig,
+    /// How long an Allocate reservation holds its slots.
+    pub allocation_ttl: std::time::Duration,
 }
 
 /// Attempts of a read-decide-write loop before giving up on a hot record.
@@ -68,6 +71,14 @@ pub enum OpsError {
     /// ARM failed or refused.
     #[error(transparent)]
     Platform(#[from] PlatformError),
+    /// Nothing can be done now; worth trying again after `retry_after`
+    /// (`NoCapacity`, `AllocationContention`).
+    #[error("{message}")]
+    Unavailable {
+        code: &'static str,
+        message: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl App {

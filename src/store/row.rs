@@ -14,6 +14,10 @@
 //! | CreatedAt        | Edm.DateTime               | missing = the row's Timestamp                      |
 //! | StateChangedAt   | Edm.DateTime               | missing = the row's Timestamp                      |
 //! | SessionsUpdatedAt| Edm.DateTime               | written by session batches only; not in the record |
+//! | MaxSessions      | Edm.Int32                  | slots (Allocate); missing = unlimited              |
+//! | Labels           | string (JSON object)       | the server's labels; missing = none                |
+//! | Reservations     | string (JSON array)        | live reservations `[{requestId, players, expiresAt}]`; missing = none |
+//! | Ports            | string (JSON array)        | the public ports Create asked for; missing = none  |
 //! | anything else    | as stored                  | kept verbatim (the original's `ContainerName`, `Image`, `CPU`, `RAM`, ...) |
 //!
 //! The key rule: PartitionKey = the resource group lower-cased (ARM's names
@@ -42,7 +46,7 @@ pub(crate) fn edm_datetime(t: DateTime<Utc>) -> String {
 }
 
 /// Columns (and their annotations) gamefleet owns; every other one is kept as read.
-const OWN_COLUMNS: [&str; 12] = [
+const OWN_COLUMNS: [&str; 16] = [
     "PartitionKey",
     "RowKey",
     "Timestamp",
@@ -55,6 +59,10 @@ const OWN_COLUMNS: [&str; 12] = [
     "CreatedAt",
     "StateChangedAt",
     "SessionsUpdatedAt",
+    "MaxSessions",
+    "Labels",
+    "Reservations",
+    "Ports",
 ];
 
 fn is_own_column(name: &str) -> bool {
@@ -90,7 +98,45 @@ pub(crate) fn to_entity(r: &GroupRecord) -> Entity {
         json!(edm_datetime(r.state_changed_at)),
     );
     e.insert("StateChangedAt@odata.type".into(), json!(EDM_DATETIME));
+    let c = &r.capacity;
+    if let Some(m) = c.max_sessions {
+        e.insert("MaxSessions".into(), json!(m));
+    }
+    if !c.labels.is_empty() {
+        e.insert("Labels".into(), json!(json!(c.labels).to_string()));
+    }
+    if !c.ports.is_empty() {
+        e.insert("Ports".into(), json!(json!(c.ports).to_string()));
+    }
+    if !c.reservations.is_empty() {
+        e.insert(
+            "Reservations".into(),
+            json!(json!(c.reservations).to_string()),
+        );
+    }
     e
+}
+
+/// The capacity columns, leniently: a column gamefleet cannot read is as if
+/// missing (an odd value must not make the server unreadable).
+fn capacity_of(e: &Entity) -> crate::fleet::allocation::Capacity {
+    let max_sessions = match e.get("MaxSessions") {
+        Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|m| *m > 0);
+    fn json_column<T: serde::de::DeserializeOwned + Default>(e: &Entity, name: &str) -> T {
+        str_field(e, name)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default()
+    }
+    crate::fleet::allocation::Capacity {
+        max_sessions,
+        labels: json_column(e, "Labels"),
+        reservations: json_column(e, "Reservations"),
+        ports: json_column(e, "Ports"),
+    }
 }
 
 /// The MERGE body of one session write.
@@ -187,6 +233,7 @@ pub(crate) fn from_entity(
             failure_reason: non_empty("FailureReason"),
             created_at: datetime_field(e, "CreatedAt").unwrap_or(timestamp),
             state_changed_at: datetime_field(e, "StateChangedAt").unwrap_or(timestamp),
+            capacity: capacity_of(e),
             other_columns,
         },
         etag: Etag(etag),
@@ -218,6 +265,7 @@ mod tests {
             failure_reason: None,
             created_at: t,
             state_changed_at: t,
+            capacity: Default::default(),
             other_columns: Default::default(),
         }
     }

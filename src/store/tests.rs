@@ -57,6 +57,7 @@ fn rec(resource_group: &str, n: &str, state: GroupState, sessions: u32) -> Group
         failure_reason: (state == GroupState::Failed).then(|| "ARM said no".to_owned()),
         created_at: t0(),
         state_changed_at: t0() + chrono::Duration::seconds(5),
+        capacity: Default::default(),
         other_columns: Default::default(),
     }
 }

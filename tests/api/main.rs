@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod allocate;
 mod auth;
 mod bad_input;
 mod create;

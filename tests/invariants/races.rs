@@ -509,6 +509,7 @@ async fn seed_wave(t: &Arc<TestApp>, rg: &str) -> Vec<String> {
                         failure_reason: None,
                         created_at: now,
                         state_changed_at: now,
+                        capacity: Default::default(),
                         other_columns: Default::default(),
                     })
                     .await

@@ -1,0 +1,184 @@
+//! Allocate: hand the matchmaker a server with `players` free slots and hold
+//! them with a conditional write, so two allocators never fill the same slot.
+//!
+//! 1. Read the Running servers (of the resource group, if asked).
+//! 2. A live reservation with this `requestId` on any of them: answer it
+//!    again, reserve nothing (the caller's retry).
+//! 3. Rank the servers that fit ([`crate::fleet::allocation`]) and take the
+//!    best; after a lost write, one at random among the [`PICK_AMONG`] best of
+//!    the same region tier: concurrent allocators spread over a few rows
+//!    instead of all writing the best one again.
+//! 4. Write the server's row with the reservation added, If-Match the ETag
+//!    it was read at. A 412 means another writer (an allocator, a session
+//!    report, GC's claim) changed it: read that one row again and go on with
+//!    what is true now. Bounded; nothing free → `NoCapacity`.
+
+use super::{App, OpsError};
+use crate::fleet::allocation::{fits, rank, AllocateRequest, Reservation, PICK_AMONG};
+use crate::fleet::{GroupRecord, GroupState, Versioned};
+use crate::ports::{ListQuery, StoreError};
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// Writes one Allocate tries before it answers `AllocationContention`.
+pub const MAX_ATTEMPTS: usize = 16;
+
+/// What Allocate answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allocation {
+    pub server: GroupRecord,
+    pub reservation: Reservation,
+    /// `false` when this was the same request again (nothing new reserved).
+    pub new: bool,
+}
+
+impl App {
+    pub async fn allocate(&self, req: &AllocateRequest) -> Result<Allocation, OpsError> {
+        let now = crate::fleet::record::now();
+        let mut servers: Vec<Versioned<GroupRecord>> = self
+            .store
+            .list(&ListQuery::ByState {
+                state: Some(GroupState::Running),
+                resource_group: req.resource_group.clone(),
+            })
+            .await?
+            .into_iter()
+            // A row the original wrote under another spelling is moved by List
+            // and GC first; a conditional write here would miss it.
+            .filter(|v| v.legacy_partition.is_none())
+            .collect();
+        if let Some(again) = servers.iter().find_map(|v| {
+            v.value
+                .capacity
+                .find(&req.request_id, now)
+                .map(|r| (v.value.clone(), r.clone()))
+        }) {
+            return Ok(Allocation {
+                server: again.0,
+                reservation: again.1,
+                new: false,
+            });
+        }
+        servers.retain(|v| fits(&v.value, req, now));
+        servers.sort_by_key(|v| rank(&v.value, req, now));
+        let ttl = chrono::Duration::from_std(self.settings.allocation_ttl)
+            .unwrap_or(chrono::Duration::seconds(60));
+        let mut contended = false;
+        for _ in 0..MAX_ATTEMPTS {
+            if servers.is_empty() {
+                break;
+            }
+            // Quiet: the best server. After a lost write: one of the best few
+            // of the same region tier, at random, so the losers spread out.
+            let i = if contended {
+                let tier = rank(&servers[0].value, req, now).0;
+                let same_tier = servers
+                    .iter()
+                    .take(PICK_AMONG)
+                    .take_while(|v| rank(&v.value, req, now).0 == tier)
+                    .count();
+                fastrand::usize(..same_tier.max(1))
+            } else {
+                0
+            };
+            let candidate = &servers[i];
+            let reservation = Reservation {
+                request_id: req.request_id.clone(),
+                players: req.players,
+                expires_at: now + ttl,
+            };
+            let mut updated = candidate.value.clone();
+            updated.capacity = updated.capacity.with(reservation.clone(), now);
+            match self.store.replace(&updated, &candidate.etag).await {
+                Ok(_) => {
+                    tracing::info!(group = %updated.key, request = %req.request_id, players = req.players, "allocated");
+                    return Ok(Allocation {
+                        server: updated,
+                        reservation,
+                        new: true,
+                    });
+                }
+                Err(StoreError::PreconditionFailed) => {
+                    contended = true;
+                    let key = candidate.value.key.clone();
+                    match self.store.get(&key).await? {
+                        Some(fresh) => {
+                            // Another allocator may have taken it for this very request.
+                            if let Some(r) = fresh.value.capacity.find(&req.request_id, now) {
+                                return Ok(Allocation {
+                                    reservation: r.clone(),
+                                    server: fresh.value,
+                                    new: false,
+                                });
+                            }
+                            if fits(&fresh.value, req, now) {
+                                servers[i] = fresh;
+                                servers.sort_by_key(|v| rank(&v.value, req, now));
+                            } else {
+                                servers.remove(i);
+                            }
+                        }
+                        None => {
+                            servers.remove(i);
+                        }
+                    }
+                }
+                Err(StoreError::NotFound) => {
+                    servers.remove(i);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(if contended && !servers.is_empty() {
+            OpsError::Unavailable {
+                code: "AllocationContention",
+                message: format!(
+                    "{MAX_ATTEMPTS} allocators wrote the same servers first; try again"
+                ),
+                retry_after: Duration::from_millis(200),
+            }
+        } else {
+            OpsError::Unavailable {
+                code: "NoCapacity",
+                message: no_capacity(req),
+                retry_after: Duration::from_secs(1),
+            }
+        })
+    }
+}
+
+fn no_capacity(req: &AllocateRequest) -> String {
+    let mut m = format!(
+        "no Running, unmarked server has {} free slot{}",
+        req.players,
+        if req.players == 1 { "" } else { "s" }
+    );
+    if !req.regions.is_empty() {
+        let regions: Vec<&str> = req.regions.iter().map(|l| l.as_str()).collect();
+        m.push_str(&format!(" in {}", regions.join(", ")));
+    }
+    if !req.labels.is_empty() {
+        m.push_str(&format!(" with labels {:?}", req.labels));
+    }
+    m
+}
+
+/// The JSON Allocate answers.
+pub fn view(a: &Allocation, now: DateTime<Utc>) -> serde_json::Value {
+    let _ = now;
+    serde_json::json!({
+        "resourceGroup": a.server.key.resource_group.as_str(),
+        "containerGroupName": a.server.key.name.as_str(),
+        "publicIp": a.server.public_ip,
+        "ports": ports(&a.server),
+        "location": a.server.location,
+        "reserved": a.reservation.players,
+        "reservationExpiresAt": a.reservation.expires_at,
+        "requestId": a.reservation.request_id,
+    })
+}
+
+/// The server's public ports, as Create stored them.
+fn ports(r: &GroupRecord) -> serde_json::Value {
+    serde_json::Value::Array(r.capacity.ports.clone())
+}

@@ -9,6 +9,7 @@
 //! `gamefleet-bench load …` is the load generator the throughput section runs as
 //! a second process.
 
+mod allocation;
 mod coldstart;
 mod load;
 mod proxy;
@@ -66,6 +67,7 @@ enum Section {
     Roundtrips,
     Throughput,
     Scale,
+    Allocation,
 }
 
 /// What one mode measures.
@@ -414,6 +416,59 @@ async fn bench(cli: Cli) -> Result<()> {
             ]);
             t
         });
+    }
+
+    if sections.contains(&Section::Allocation) {
+        eprintln!("allocation");
+        let servers = if cli.quick { 200 } else { 1000 };
+        let secs = if cli.quick { 3 } else { 8 };
+        let mut t = Table::new(&[
+            "allocators",
+            "servers × slots",
+            "allocations/s",
+            "latency p50",
+            "latency p99",
+            "503 contention",
+            "slots over maxSessions",
+            "requests not held exactly once",
+        ]);
+        for clients in [16, 64] {
+            let r = allocation::run(
+                &paths,
+                &azurite_conn,
+                servers,
+                clients,
+                Duration::from_secs(secs),
+            )
+            .await?;
+            let mut lat = r.latency.0.clone();
+            lat.sort_by(|a, b| a.total_cmp(b));
+            let p99 = lat
+                .get(lat.len().saturating_sub(1) * 99 / 100)
+                .copied()
+                .unwrap_or(f64::NAN);
+            t.row(vec![
+                clients.to_string(),
+                format!("{servers} × {}", allocation::SLOTS),
+                format!("{:.0}", r.per_second),
+                ms(r.latency.median()),
+                ms(p99),
+                r.contention.to_string(),
+                r.over_allocated.to_string(),
+                r.mismatched.to_string(),
+            ]);
+            if r.errors > 0 {
+                notes.push(format!(
+                    "allocation with {clients} allocators: {} requests failed outright",
+                    r.errors
+                ));
+            }
+        }
+        let _ = writeln!(
+            doc,
+            "#### Allocation\n\nEach allocator calls `POST /api/Allocate` (1 player, a new requestId) for {secs} s against the release binary; then the table is read back.\n\n{}",
+            t.render()
+        );
     }
 
     if sections.contains(&Section::Scale) {

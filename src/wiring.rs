@@ -57,6 +57,7 @@ pub fn build(config: &Config, env: crate::ops::power::SharedEnv) -> Result<App, 
             allocation_ttl: config.allocation_ttl,
         },
         last_reconcile: Default::default(),
+        allocation: Default::default(),
     })
 }
 

@@ -1,7 +1,11 @@
 //! Allocate: hand the matchmaker a server with `players` free slots and hold
 //! them with a conditional write, so two allocators never fill the same slot.
 //!
-//! 1. Read the Running servers (of the resource group, if asked).
+//! 1. Read the Running servers (of the resource group, if asked): from this
+//!    process's snapshot when it is younger than [`SNAPSHOT_FOR`], else one
+//!    list that concurrent allocators wait for together (single flight). A
+//!    stale entry only costs a 412 and a point read in step 4; every write
+//!    this process makes updates the snapshot.
 //! 2. A live reservation with this `requestId` on any of them: answer it
 //!    again, reserve nothing (the caller's retry).
 //! 3. Rank the servers that fit ([`crate::fleet::allocation`]) and take the
@@ -23,6 +27,42 @@ use std::time::Duration;
 /// Writes one Allocate tries before it answers `AllocationContention`.
 pub const MAX_ATTEMPTS: usize = 16;
 
+/// How long one list of the Running servers serves this process's allocators.
+pub const SNAPSHOT_FOR: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The Running servers as this process last read them, per resource-group filter.
+#[derive(Default)]
+pub struct Candidates {
+    inner: tokio::sync::Mutex<Option<Snapshot>>,
+}
+
+struct Snapshot {
+    read_at: std::time::Instant,
+    resource_group: Option<String>,
+    servers: Vec<Versioned<GroupRecord>>,
+}
+
+impl Candidates {
+    /// Put what a write or a point read found into the snapshot.
+    async fn update(&self, fresh: Versioned<GroupRecord>) {
+        if let Some(s) = self.inner.lock().await.as_mut() {
+            if let Some(slot) = s
+                .servers
+                .iter_mut()
+                .find(|v| v.value.key == fresh.value.key)
+            {
+                *slot = fresh;
+            }
+        }
+    }
+
+    async fn drop_key(&self, key: &crate::fleet::GroupKey) {
+        if let Some(s) = self.inner.lock().await.as_mut() {
+            s.servers.retain(|v| &v.value.key != key);
+        }
+    }
+}
+
 /// What Allocate answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Allocation {
@@ -34,19 +74,23 @@ pub struct Allocation {
 
 impl App {
     pub async fn allocate(&self, req: &AllocateRequest) -> Result<Allocation, OpsError> {
+        // A snapshot may not know a server made since: "nothing fits" is
+        // only answered from a list read for this request.
+        match self.allocate_from(req, false).await {
+            Err(OpsError::Unavailable {
+                code: "NoCapacity", ..
+            }) => self.allocate_from(req, true).await,
+            other => other,
+        }
+    }
+
+    async fn allocate_from(
+        &self,
+        req: &AllocateRequest,
+        fresh: bool,
+    ) -> Result<Allocation, OpsError> {
+        let mut servers = self.running_servers(req, fresh).await?;
         let now = crate::fleet::record::now();
-        let mut servers: Vec<Versioned<GroupRecord>> = self
-            .store
-            .list(&ListQuery::ByState {
-                state: Some(GroupState::Running),
-                resource_group: req.resource_group.clone(),
-            })
-            .await?
-            .into_iter()
-            // A row the original wrote under another spelling is moved by List
-            // and GC first; a conditional write here would miss it.
-            .filter(|v| v.legacy_partition.is_none())
-            .collect();
         if let Some(again) = servers.iter().find_map(|v| {
             v.value
                 .capacity
@@ -90,7 +134,10 @@ impl App {
             let mut updated = candidate.value.clone();
             updated.capacity = updated.capacity.with(reservation.clone(), now);
             match self.store.replace(&updated, &candidate.etag).await {
-                Ok(_) => {
+                Ok(etag) => {
+                    self.allocation
+                        .update(Versioned::new(updated.clone(), etag))
+                        .await;
                     tracing::info!(group = %updated.key, request = %req.request_id, players = req.players, "allocated");
                     return Ok(Allocation {
                         server: updated,
@@ -103,6 +150,7 @@ impl App {
                     let key = candidate.value.key.clone();
                     match self.store.get(&key).await? {
                         Some(fresh) => {
+                            self.allocation.update(fresh.clone()).await;
                             // Another allocator may have taken it for this very request.
                             if let Some(r) = fresh.value.capacity.find(&req.request_id, now) {
                                 return Ok(Allocation {
@@ -119,11 +167,13 @@ impl App {
                             }
                         }
                         None => {
+                            self.allocation.drop_key(&key).await;
                             servers.remove(i);
                         }
                     }
                 }
                 Err(StoreError::NotFound) => {
+                    self.allocation.drop_key(&candidate.value.key.clone()).await;
                     servers.remove(i);
                 }
                 Err(e) => return Err(e.into()),
@@ -144,6 +194,48 @@ impl App {
                 retry_after: Duration::from_secs(1),
             }
         })
+    }
+}
+
+impl App {
+    /// The Running servers a request may look at (see [`Candidates`]).
+    async fn running_servers(
+        &self,
+        req: &AllocateRequest,
+        fresh: bool,
+    ) -> Result<Vec<Versioned<GroupRecord>>, OpsError> {
+        let rg = req.resource_group.as_ref().map(|r| r.key().to_owned());
+        let asked = std::time::Instant::now();
+        let mut snap = self.allocation.inner.lock().await;
+        if let Some(s) = snap.as_ref() {
+            // Fresh: a list read after this request came (another allocator's counts).
+            let young = if fresh {
+                s.read_at >= asked
+            } else {
+                s.read_at.elapsed() < SNAPSHOT_FOR
+            };
+            if young && s.resource_group == rg {
+                return Ok(s.servers.clone());
+            }
+        }
+        let servers: Vec<Versioned<GroupRecord>> = self
+            .store
+            .list(&ListQuery::ByState {
+                state: Some(GroupState::Running),
+                resource_group: req.resource_group.clone(),
+            })
+            .await?
+            .into_iter()
+            // A row the original wrote under another spelling is moved by List
+            // and GC first; a conditional write here would miss it.
+            .filter(|v| v.legacy_partition.is_none())
+            .collect();
+        *snap = Some(Snapshot {
+            read_at: std::time::Instant::now(),
+            resource_group: rg,
+            servers: servers.clone(),
+        });
+        Ok(servers)
     }
 }
 

@@ -33,6 +33,8 @@ pub struct App {
     pub settings: Settings,
     /// Signs and checks each game server's session token.
     pub keyring: Arc<keyring::Keyring>,
+    /// This process's snapshot of the servers Allocate picks from.
+    pub allocation: Arc<allocate::Candidates>,
     /// When GC last reconciled the table with ARM (this process).
     pub last_reconcile: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }

@@ -1734,10 +1734,10 @@ fn details_case() -> BoxedStrategy<Case> {
 
 fn set_state_case() -> BoxedStrategy<Case> {
     let state = prop_oneof![
-        4 => select(vec!["MarkedForDeletion", "Failed"]).prop_map(|s| (json!(s), Valid)),
-        2 => select(vec!["Running", "Creating", "Deleting", "markedfordeletion", "FAILED", "", " Failed", "all"])
+        4 => select(vec!["MarkedForDeletion", "Failed", "Running"]).prop_map(|s| (json!(s), Valid)),
+        2 => select(vec!["Creating", "Deleting", "markedfordeletion", "FAILED", "", " Failed", "all"])
             .prop_map(|s| (json!(s), Invalid)),
-        1 => odd_string().prop_filter("not a settable state", |s| s != "MarkedForDeletion" && s != "Failed")
+        1 => odd_string().prop_filter("not a settable state", |s| s != "MarkedForDeletion" && s != "Failed" && s != "Running")
             .prop_map(|s| (json!(s), Invalid)),
         1 => non_string().prop_map(|v| (v, Invalid)),
     ];
@@ -3153,6 +3153,7 @@ fn near_valid_set_state() {
             let want = match target {
                 StateTarget::MarkedForDeletion => "MarkedForDeletion",
                 StateTarget::Failed => "Failed",
+                StateTarget::Running => "Running",
             };
             prop_assert_eq!(Some(want), c.str("state"));
             let given: Option<String> = c.str("reason").map(|r| r.chars().take(1024).collect());

@@ -4,7 +4,7 @@
 //!             Create                 ARM provisioning succeeded (+ public IP)
 //!   (none) ──────────► Creating ───────────────────────────────────► Running
 //!                         │  ARM provisioning failed / cancelled         │
-//!                         ▼                                              │ SetState MarkedForDeletion
+//!                         ▼                          SetState Running ▲  │ SetState MarkedForDeletion
 //!                       Failed ◄──── SetState Failed (any but Deleting) ─┤
 //!                         │                                              ▼
 //!                         │ GC after FLEET_FAILED_TTL, 0 sessions MarkedForDeletion
@@ -99,6 +99,9 @@ pub enum Event {
     MarkForDeletion,
     /// SetState `Failed`.
     MarkFailed,
+    /// SetState `Running` on a marked server: it stays (the autoscaler reuses
+    /// a marked server that still runs before it creates one).
+    Unmark,
     /// GC wants to collect the group; carries the session count it read.
     GcClaim { active_sessions: u32 },
     /// An explicit Delete call (operator / matchmaker).
@@ -152,6 +155,11 @@ pub fn next(state: GroupState, event: &Event) -> Decision {
         (S::Failed, E::MarkFailed) => NoOp,
         (S::Deleting, E::MarkFailed) => Reject(Rejection::Illegal),
 
+        (S::MarkedForDeletion, E::Unmark) => Move(S::Running),
+        (S::Running, E::Unmark) => NoOp,
+        // Not running yet, failed, or already being deleted: too early or too late.
+        (S::Creating | S::Failed | S::Deleting, E::Unmark) => Reject(Rejection::Illegal),
+
         (_, E::GcClaim { active_sessions }) if *active_sessions > 0 => {
             Reject(Rejection::HasSessions)
         }
@@ -178,6 +186,7 @@ mod tests {
             Event::ProvisioningFailed,
             Event::MarkForDeletion,
             Event::MarkFailed,
+            Event::Unmark,
             Event::GcClaim { active_sessions: 0 },
             Event::GcClaim { active_sessions: 3 },
             Event::Delete,
@@ -191,13 +200,13 @@ mod tests {
         let ill = Reject(Rejection::Illegal);
         let busy = Reject(Rejection::HasSessions);
         #[rustfmt::skip]
-        let expected: [(GroupState, [Decision; 8]); 5] = [
-            //                 ProvOk              ProvFail            Mark                         MarkFailed        Gc(0)            Gc(3)         Delete          Gone
-            (Creating,         [Move(Running),     Move(Failed),       Move(MarkedForDeletion),     Move(Failed),     ill.clone(),     busy.clone(), Move(Deleting), Remove]),
-            (Running,          [NoOp,              Move(Failed),       Move(MarkedForDeletion),     Move(Failed),     ill.clone(),     busy.clone(), Move(Deleting), Remove]),
-            (MarkedForDeletion,[NoOp,              Move(Failed),       NoOp,                        Move(Failed),     Move(Deleting),  busy.clone(), Move(Deleting), Remove]),
-            (Failed,           [NoOp,              NoOp,               ill.clone(),                 NoOp,             Move(Deleting),  busy.clone(), Move(Deleting), Remove]),
-            (Deleting,         [NoOp,              NoOp,               ill.clone(),                 ill.clone(),      NoOp,            busy.clone(), NoOp,           Remove]),
+        let expected: [(GroupState, [Decision; 9]); 5] = [
+            //                 ProvOk              ProvFail            Mark                         MarkFailed        Unmark          Gc(0)            Gc(3)         Delete          Gone
+            (Creating,         [Move(Running),     Move(Failed),       Move(MarkedForDeletion),     Move(Failed),     ill.clone(),    ill.clone(),     busy.clone(), Move(Deleting), Remove]),
+            (Running,          [NoOp,              Move(Failed),       Move(MarkedForDeletion),     Move(Failed),     NoOp,           ill.clone(),     busy.clone(), Move(Deleting), Remove]),
+            (MarkedForDeletion,[NoOp,              Move(Failed),       NoOp,                        Move(Failed),     Move(Running),  Move(Deleting),  busy.clone(), Move(Deleting), Remove]),
+            (Failed,           [NoOp,              NoOp,               ill.clone(),                 NoOp,             ill.clone(),    Move(Deleting),  busy.clone(), Move(Deleting), Remove]),
+            (Deleting,         [NoOp,              NoOp,               ill.clone(),                 ill.clone(),      ill.clone(),    NoOp,            busy.clone(), NoOp,           Remove]),
         ];
         for (state, row) in expected {
             for (event, want) in events().iter().zip(row) {

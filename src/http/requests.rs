@@ -262,16 +262,17 @@ struct SetStateBody {
     reason: Option<String>,
 }
 
-/// SetState: `{resourceGroup, containerGroupName, state: MarkedForDeletion|Failed, reason?}`.
+/// SetState: `{resourceGroup, containerGroupName, state: MarkedForDeletion|Failed|Running, reason?}`.
 pub fn set_state(body: &[u8]) -> Result<(GroupKey, Target, Option<String>), ApiError> {
     let b: SetStateBody = parse_object(body)?;
     let key = key_of(&b.resource_group, &b.container_group_name)?;
     let target = match b.state.as_str() {
         "MarkedForDeletion" => Target::MarkedForDeletion,
         "Failed" => Target::Failed,
+        "Running" => Target::Running,
         other => {
             return Err(ApiError::bad_request(format!(
-                "state {other:?} cannot be set; use \"MarkedForDeletion\" or \"Failed\""
+                "state {other:?} cannot be set; use \"MarkedForDeletion\", \"Failed\" or \"Running\" (unmarks a marked server)"
             )))
         }
     };

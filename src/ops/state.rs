@@ -1,4 +1,5 @@
-//! SetState: the caller marks a group MarkedForDeletion or Failed.
+//! SetState: the caller marks a group MarkedForDeletion or Failed, or takes a
+//! marked one back (Running).
 
 use super::{App, OpsError, MAX_CONFLICT_RETRIES};
 use crate::fleet::{machine, Decision, Event, GroupKey, GroupRecord, GroupState, Rejection};
@@ -9,6 +10,8 @@ use crate::ports::StoreError;
 pub enum Target {
     MarkedForDeletion,
     Failed,
+    /// Unmark a MarkedForDeletion server that still runs.
+    Running,
 }
 
 impl App {
@@ -22,6 +25,7 @@ impl App {
         let event = match target {
             Target::MarkedForDeletion => Event::MarkForDeletion,
             Target::Failed => Event::MarkFailed,
+            Target::Running => Event::Unmark,
         };
         for _ in 0..MAX_CONFLICT_RETRIES {
             let current = self.get(key).await?;
@@ -57,6 +61,7 @@ impl App {
                             match target {
                                 Target::MarkedForDeletion => "MarkedForDeletion",
                                 Target::Failed => "Failed",
+                                Target::Running => "Running again",
                             }
                         ),
                     })

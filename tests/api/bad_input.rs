@@ -70,7 +70,7 @@ fn cases() -> Vec<(&'static str, Body, u16)> {
         ("/api/SetSessions", Body::Json(json!([{"resourceGroup": "rg", "containerGroupName": "a"}])), 400),
         ("/api/SetSessions", Body::Json(json!([{"resourceGroup": "rg", "containerGroupName": "a", "activeSessions": 1}, {"resourceGroup": "RG", "containerGroupName": "a", "activeSessions": 2}])), 400),
         ("/api/SetSessions", Body::Json(json!([{"resourceGroup": "rg", "containerGroupName": "a", "activeSessions": 1}, "x"])), 400),
-        ("/api/SetState", Body::Json(json!({"resourceGroup": "rg", "containerGroupName": "a", "state": "Running"})), 400),
+        ("/api/SetState", Body::Json(json!({"resourceGroup": "rg", "containerGroupName": "a", "state": "Deleting"})), 400),
         ("/api/SetState", Body::Json(json!({"resourceGroup": "rg", "containerGroupName": "a"})), 400),
         ("/api/Delete", Body::Json(json!({"resourceGroup": "rg"})), 400),
         ("/api/Delete", Body::Json(json!({"resourceGroup": "rg", "containerGroupName": "a", "force": "yes"})), 400),

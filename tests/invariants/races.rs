@@ -65,6 +65,7 @@ fn all_events() -> Vec<Event> {
         Event::ProvisioningFailed,
         Event::MarkForDeletion,
         Event::MarkFailed,
+        Event::Unmark,
         Event::GcClaim { active_sessions: 0 },
         Event::GcClaim { active_sessions: 1 },
         Event::Delete,
@@ -76,6 +77,7 @@ fn all_events() -> Vec<Event> {
             | Event::ProvisioningFailed
             | Event::MarkForDeletion
             | Event::MarkFailed
+            | Event::Unmark
             | Event::GcClaim { .. }
             | Event::Delete
             | Event::Gone => {}

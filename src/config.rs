@@ -17,6 +17,7 @@
 //! | `ARM_MAX_RETRIES` | `4` | retries of 429/5xx/timeouts per ARM call |
 //! | `ARM_MAX_RETRY_AFTER` | `20s` | longest Retry-After honoured inside one call; longer → 503 to the caller |
 //! | `STORAGE_TIMEOUT` | `10s` | per-request timeout for Table Storage |
+//! | `HEALTH_TIMEOUT` | `off` | a server silent this long after its own last ReportSessions is Unhealthy: out of List's Running view and of Allocate, marked by GC when empty |
 //! | `ALLOCATION_TTL` | `60s` | how long an Allocate reservation holds its slots unless the server's count takes them in |
 //! | `GC_CONCURRENCY` | `16` | container groups GC deletes at once |
 //! | `FLEET_FAILED_TTL` | `1h` | how long a Failed group is kept for inspection before GC collects it |
@@ -58,6 +59,10 @@ pub struct Config {
     pub serve: ServeLimits,
     /// How long an Allocate reservation holds its slots (`ALLOCATION_TTL`, 60s).
     pub allocation_ttl: Duration,
+    /// A server silent this long after its own last report is Unhealthy
+    /// (`HEALTH_TIMEOUT`; off by default: the original's images report only
+    /// when a player joins or leaves).
+    pub health_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +234,10 @@ impl Config {
             openstack_api_keys,
             listen,
             serve: ServeLimits::from_lookup(&get)?,
+            health_timeout: match get("HEALTH_TIMEOUT").as_deref().map(str::trim) {
+                None | Some("off") | Some("0") | Some("0s") => None,
+                Some(_) => Some(duration(&get, "HEALTH_TIMEOUT", Duration::ZERO)?),
+            },
             allocation_ttl: match duration(&get, "ALLOCATION_TTL", Duration::from_secs(60))? {
                 d if d.is_zero() => return Err(err("ALLOCATION_TTL", "must be longer than 0s")),
                 d => d,

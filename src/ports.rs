@@ -57,6 +57,8 @@ pub struct SessionWrite {
     pub active_sessions: ActiveSessions,
     /// Written only if the row still has this ETag.
     pub etag: Etag,
+    /// The server reported it itself (ReportSessions): also its heartbeat.
+    pub heartbeat: bool,
 }
 
 /// Result of one entity-group transaction (all or nothing).

@@ -257,6 +257,7 @@ async fn one(
                 return Err("GroupDeleting".into());
             }
             let write = SessionWrite {
+                heartbeat: false,
                 name,
                 active_sessions: ActiveSessions::new(fastrand::u32(0..64))
                     .map_err(|e| e.to_string())?,

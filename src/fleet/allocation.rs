@@ -46,6 +46,40 @@ pub struct Capacity {
     pub reservations: Vec<Reservation>,
     /// The public ports Create asked for (`[{"protocol", "port"}]`).
     pub ports: Vec<Value>,
+    /// The server's own last report (ReportSessions is its heartbeat;
+    /// SetSessions from the matchmaker is not). `None` = never reported.
+    pub heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// Whether a server is alive by its own reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Health {
+    /// Reported within `HEALTH_TIMEOUT` (or health is not checked).
+    Healthy,
+    /// Never reported: nothing to judge by (the original's images report only
+    /// when a player joins or leaves).
+    Unknown,
+    /// Reported once, then silent for longer than `HEALTH_TIMEOUT`.
+    Unhealthy,
+}
+
+impl Capacity {
+    /// Health at `now` with `timeout` (`None` = not checked).
+    pub fn health(&self, now: DateTime<Utc>, timeout: Option<std::time::Duration>) -> Health {
+        match (self.heartbeat_at, timeout) {
+            (None, _) => Health::Unknown,
+            (Some(_), None) => Health::Healthy,
+            (Some(at), Some(t)) => {
+                let silent = now.signed_duration_since(at).to_std().unwrap_or_default();
+                if silent > t {
+                    Health::Unhealthy
+                } else {
+                    Health::Healthy
+                }
+            }
+        }
+    }
 }
 
 impl Capacity {

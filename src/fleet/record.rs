@@ -88,6 +88,7 @@ impl GroupRecord {
             max_sessions: self.capacity.max_sessions,
             labels: &self.capacity.labels,
             reserved: self.capacity.reserved(now()),
+            last_heartbeat_at: self.capacity.heartbeat_at,
         }
     }
 }
@@ -111,6 +112,8 @@ pub struct GroupView<'a> {
     pub labels: &'a super::allocation::Labels,
     /// Slots held by live reservations (they count as sessions).
     pub reserved: u32,
+    /// The server's own last report (ReportSessions); `null` = never.
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
 }
 
 /// An opaque version of a stored record (Table Storage ETag).

@@ -94,10 +94,16 @@ pub async fn details(State(app): State<AppState>, RawJson(b): RawJson) -> Answer
 pub async fn list(State(app): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Answer {
     let (state, rg) = requests::list(&q)?;
     let rows = app.list(state, rg).await?;
-    Ok((
-        StatusCode::OK,
-        Json(json!(rows.iter().map(|r| r.view()).collect::<Vec<_>>())),
-    ))
+    let now = crate::fleet::record::now();
+    let rendered: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = json!(r.view());
+            v["health"] = json!(r.capacity.health(now, app.settings.health_timeout));
+            v
+        })
+        .collect();
+    Ok((StatusCode::OK, Json(Value::Array(rendered))))
 }
 
 /// POST /api/SetSessions `[{resourceGroup, containerGroupName, activeSessions}]`
@@ -320,11 +326,7 @@ pub async fn report_sessions(
             format!("the token does not belong to container group {key}"),
         ));
     }
-    let results = app.set_sessions(&[(key.clone(), n)]).await?;
-    let result = results.first().cloned().unwrap_or(ItemResult::Failed {
-        code: "Internal",
-        message: "no result".into(),
-    });
+    let result = app.report_sessions(&key, n).await?;
     let status = match &result {
         ItemResult::Applied => StatusCode::OK,
         ItemResult::Failed {

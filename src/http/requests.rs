@@ -61,6 +61,7 @@ pub fn create_with_capacity(
         },
         reservations: Vec::new(),
         ports: spec.ports(),
+        heartbeat_at: None,
     };
     Ok((key, spec, capacity))
 }

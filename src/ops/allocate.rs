@@ -103,7 +103,7 @@ impl App {
                 new: false,
             });
         }
-        servers.retain(|v| fits(&v.value, req, now));
+        servers.retain(|v| fits(&v.value, req, now) && !self.unhealthy(&v.value));
         servers.sort_by_key(|v| rank(&v.value, req, now));
         let ttl = chrono::Duration::from_std(self.settings.allocation_ttl)
             .unwrap_or(chrono::Duration::seconds(60));
@@ -159,7 +159,7 @@ impl App {
                                     new: false,
                                 });
                             }
-                            if fits(&fresh.value, req, now) {
+                            if fits(&fresh.value, req, now) && !self.unhealthy(&fresh.value) {
                                 servers[i] = fresh;
                                 servers.sort_by_key(|v| rank(&v.value, req, now));
                             } else {

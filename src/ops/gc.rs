@@ -50,6 +50,9 @@ pub struct GcReport {
     pub failed: usize,
     /// Not eligible (sessions, too-recent failure).
     pub skipped: usize,
+    /// Running servers silent past `HEALTH_TIMEOUT` with 0 sessions and no
+    /// reservation, marked for deletion (and collected by this same run).
+    pub unhealthy_marked: usize,
     /// The reconcile pass that ran first, if one was due.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconcile: Option<super::reconcile::ReconcileReport>,
@@ -66,6 +69,7 @@ enum One {
 impl App {
     pub async fn gc(&self) -> Result<GcReport, StoreError> {
         let reconciled = self.reconcile_if_due().await;
+        let unhealthy_marked = self.mark_unhealthy().await;
         let listed = self.store.list(&ListQuery::GcCandidates).await?;
         // Rows the original wrote under another spelling: moved to the canonical key first.
         let candidates = match self.adopt_all(listed.clone()).await {
@@ -82,6 +86,7 @@ impl App {
         let mut report = GcReport {
             examined: candidates.len(),
             reconcile: reconciled,
+            unhealthy_marked,
             ..Default::default()
         };
         // At most GC_CONCURRENCY groups between their claim and ARM's answer;
@@ -129,6 +134,63 @@ impl App {
                 None
             }
         }
+    }
+
+    /// Mark the Running servers that stopped reporting and hold nobody: the
+    /// autoscaler replaces them, and this run collects them (the claim is
+    /// conditional on the mark, as for any marked server). One with
+    /// sessions or a reservation is left alone (its players may still be
+    /// connected; only its own report or the operator decides), so GC never
+    /// drops players because a reporter broke.
+    async fn mark_unhealthy(&self) -> usize {
+        if self.settings.health_timeout.is_none() {
+            return 0;
+        }
+        let now = crate::fleet::record::now();
+        let running = match self
+            .store
+            .list(&ListQuery::ByState {
+                state: Some(GroupState::Running),
+                resource_group: None,
+            })
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the Running servers for the health check");
+                return 0;
+            }
+        };
+        let mut marked = 0;
+        for v in running {
+            let r = &v.value;
+            if v.legacy_partition.is_some()
+                || !self.unhealthy(r)
+                || r.active_sessions.get() > 0
+                || r.capacity.reserved(now) > 0
+            {
+                continue;
+            }
+            let mut next = r.moved_to(GroupState::MarkedForDeletion, now);
+            next.failure_reason = Some(format!(
+                "unhealthy: no report of its own since {}",
+                r.capacity
+                    .heartbeat_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            ));
+            // Conditional: a report that lands meanwhile wins and the server stays.
+            match self.store.replace(&next, &v.etag).await {
+                Ok(_) => {
+                    tracing::info!(group = %r.key, "unhealthy and empty: marked for deletion");
+                    marked += 1;
+                }
+                Err(e) => {
+                    tracing::info!(group = %r.key, error = %e, "unhealthy server changed meanwhile: left")
+                }
+            }
+        }
+        marked
     }
 
     async fn collect_one(

@@ -53,6 +53,8 @@ pub struct Settings {
     pub gc: GcConfig,
     /// How long an Allocate reservation holds its slots.
     pub allocation_ttl: std::time::Duration,
+    /// Silence after a server's own report that makes it Unhealthy (`None` = not checked).
+    pub health_timeout: Option<std::time::Duration>,
 }
 
 /// Attempts of a read-decide-write loop before giving up on a hot record.
@@ -104,9 +106,18 @@ impl App {
             .into_iter()
             .map(|v| v.value)
             .filter(|r| state.is_none_or(|s| r.state == s))
+            // The Running view is what a matchmaker may send players to.
+            .filter(|r| state != Some(GroupState::Running) || !self.unhealthy(r))
             .collect();
         rows.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(rows)
+    }
+
+    /// Reported once, then silent for longer than `HEALTH_TIMEOUT`.
+    pub fn unhealthy(&self, r: &GroupRecord) -> bool {
+        r.capacity
+            .health(crate::fleet::record::now(), self.settings.health_timeout)
+            == crate::fleet::allocation::Health::Unhealthy
     }
 
     pub async fn get(&self, key: &GroupKey) -> Result<Versioned<GroupRecord>, OpsError> {

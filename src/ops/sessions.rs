@@ -36,6 +36,27 @@ impl App {
         &self,
         items: &[(GroupKey, ActiveSessions)],
     ) -> Result<Vec<ItemResult>, OpsError> {
+        self.write_counts(items, false).await
+    }
+
+    /// A game server's own report (ReportSessions): its count, and its heartbeat.
+    pub async fn report_sessions(
+        &self,
+        key: &GroupKey,
+        n: ActiveSessions,
+    ) -> Result<ItemResult, OpsError> {
+        let results = self.write_counts(&[(key.clone(), n)], true).await?;
+        Ok(results.into_iter().next().unwrap_or(ItemResult::Failed {
+            code: "Internal",
+            message: "no result".into(),
+        }))
+    }
+
+    async fn write_counts(
+        &self,
+        items: &[(GroupKey, ActiveSessions)],
+        heartbeat: bool,
+    ) -> Result<Vec<ItemResult>, OpsError> {
         let mut by_rg: BTreeMap<ResourceGroup, Vec<Item>> = BTreeMap::new();
         for (i, (key, n)) in items.iter().enumerate() {
             by_rg
@@ -44,7 +65,7 @@ impl App {
                 .push((i, key.name.clone(), *n));
         }
         let per_rg: Vec<Vec<(usize, Result<ItemResult, StoreError>)>> = stream::iter(by_rg)
-            .map(|(rg, group)| async move { self.set_sessions_in(&rg, group).await })
+            .map(|(rg, group)| async move { self.set_sessions_in(&rg, group, heartbeat).await })
             .buffer_unordered(PARTITION_CONCURRENCY)
             .collect()
             .await;
@@ -141,6 +162,7 @@ impl App {
         &self,
         rg: &ResourceGroup,
         items: Vec<Item>,
+        heartbeat: bool,
     ) -> Vec<(usize, Result<ItemResult, StoreError>)> {
         let mut done: Vec<(usize, Result<ItemResult, StoreError>)> =
             Vec::with_capacity(items.len());
@@ -193,6 +215,7 @@ impl App {
                 let writes: Vec<SessionWrite> = chunk
                     .iter()
                     .map(|((_, name, n), etag)| SessionWrite {
+                        heartbeat,
                         name: name.clone(),
                         active_sessions: *n,
                         etag: etag.clone(),

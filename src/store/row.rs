@@ -18,6 +18,7 @@
 //! | Labels           | string (JSON object)       | the server's labels; missing = none                |
 //! | Reservations     | string (JSON array)        | live reservations `[{requestId, players, expiresAt}]`; missing = none |
 //! | Ports            | string (JSON array)        | the public ports Create asked for; missing = none  |
+//! | HeartbeatAt      | Edm.DateTime               | the server's own last report (ReportSessions); missing = never |
 //! | anything else    | as stored                  | kept verbatim (the original's `ContainerName`, `Image`, `CPU`, `RAM`, ...) |
 //!
 //! The key rule: PartitionKey = the resource group lower-cased (ARM's names
@@ -46,7 +47,7 @@ pub(crate) fn edm_datetime(t: DateTime<Utc>) -> String {
 }
 
 /// Columns (and their annotations) gamefleet owns; every other one is kept as read.
-const OWN_COLUMNS: [&str; 16] = [
+const OWN_COLUMNS: [&str; 17] = [
     "PartitionKey",
     "RowKey",
     "Timestamp",
@@ -63,6 +64,7 @@ const OWN_COLUMNS: [&str; 16] = [
     "Labels",
     "Reservations",
     "Ports",
+    "HeartbeatAt",
 ];
 
 fn is_own_column(name: &str) -> bool {
@@ -105,6 +107,10 @@ pub(crate) fn to_entity(r: &GroupRecord) -> Entity {
     if !c.labels.is_empty() {
         e.insert("Labels".into(), json!(json!(c.labels).to_string()));
     }
+    if let Some(h) = c.heartbeat_at {
+        e.insert("HeartbeatAt".into(), json!(edm_datetime(h)));
+        e.insert("HeartbeatAt@odata.type".into(), json!(EDM_DATETIME));
+    }
     if !c.ports.is_empty() {
         e.insert("Ports".into(), json!(json!(c.ports).to_string()));
     }
@@ -136,17 +142,22 @@ fn capacity_of(e: &Entity) -> crate::fleet::allocation::Capacity {
         labels: json_column(e, "Labels"),
         reservations: json_column(e, "Reservations"),
         ports: json_column(e, "Ports"),
+        heartbeat_at: datetime_field(e, "HeartbeatAt"),
     }
 }
 
 /// The MERGE body of one session write.
-pub(crate) fn sessions_patch(n: ActiveSessions, now: DateTime<Utc>) -> String {
-    json!({
+pub(crate) fn sessions_patch(n: ActiveSessions, now: DateTime<Utc>, heartbeat: bool) -> String {
+    let mut patch = json!({
         "ActiveSessions": n.get(),
         "SessionsUpdatedAt": edm_datetime(now),
         "SessionsUpdatedAt@odata.type": EDM_DATETIME,
-    })
-    .to_string()
+    });
+    if heartbeat {
+        patch["HeartbeatAt"] = json!(edm_datetime(now));
+        patch["HeartbeatAt@odata.type"] = json!(EDM_DATETIME);
+    }
+    patch.to_string()
 }
 
 /// Why a stored row could not be read as a record.

@@ -261,7 +261,7 @@ impl TableStore {
                 .entity_url(resource_group.key(), w.name.as_str())
                 .to_string(),
             if_match: Some(w.etag.as_str().to_owned()),
-            body: Some(row::sessions_patch(w.active_sessions, now)),
+            body: Some(row::sessions_patch(w.active_sessions, now, w.heartbeat)),
         }
     }
     /// One row by its exact keys.

@@ -154,6 +154,7 @@ async fn odd_but_legal_resource_group_names_work_everywhere() {
         .write_sessions(
             &rg(group),
             &[SessionWrite {
+                heartbeat: false,
                 name: name("cg-1"),
                 active_sessions: ActiveSessions::new(5).unwrap(),
                 etag: e1,
@@ -432,6 +433,7 @@ fn writes(rows: &[Versioned<GroupRecord>], sessions: impl Fn(usize) -> u32) -> V
     rows.iter()
         .enumerate()
         .map(|(i, r)| SessionWrite {
+            heartbeat: false,
             name: r.value.key.name.clone(),
             active_sessions: ActiveSessions::new(sessions(i)).unwrap(),
             etag: r.etag.clone(),
@@ -570,12 +572,14 @@ async fn oversized_or_duplicate_batches_are_refused_without_sending() {
     // Pointed at nothing: a request would come back Unavailable, not Rejected.
     let store = store_at(&dead_connection_string(), "ACIDetails");
     let w = SessionWrite {
+        heartbeat: false,
         name: name("cg-1"),
         active_sessions: ActiveSessions::ZERO,
         etag: Etag("W/\"x\"".into()),
     };
     let many: Vec<_> = (0..=MAX_BATCH)
         .map(|i| SessionWrite {
+            heartbeat: false,
             name: name(&format!("cg-{i}")),
             ..w.clone()
         })
@@ -730,6 +734,7 @@ async fn nothing_listening_is_unavailable_within_3_seconds() {
     assert_unavailable_quickly("delete", store.delete(&key, None)).await;
     assert_unavailable_quickly("list", store.list(&ListQuery::GcCandidates)).await;
     let w = SessionWrite {
+        heartbeat: false,
         name: name("cg-1"),
         active_sessions: ActiveSessions::ZERO,
         etag,
@@ -762,6 +767,7 @@ async fn storage_outage_and_recovery_on_a_private_azurite() {
     assert!(healing.get(&r.key).await.unwrap().is_some());
     azurite.restart().await.unwrap();
     let w = SessionWrite {
+        heartbeat: false,
         name: name("cg-1"),
         active_sessions: ActiveSessions::ZERO,
         etag: Etag("W/\"x\"".into()),

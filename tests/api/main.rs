@@ -12,6 +12,7 @@ mod event_order;
 mod faults;
 mod flow;
 mod gc;
+mod health;
 mod huawei;
 mod legacy;
 mod list;

@@ -60,8 +60,8 @@ pub async fn run(
         r.capacity.max_sessions = Some(SLOTS);
         store.replace(&r, &v.etag).await?;
     }
-    let mut env = stack::gamefleet_env(&sim, azurite_conn, &table);
-    env.push(("RUST_LOG".into(), "warn".into()));
+    // (info: the bench waits for the "gamefleet listening" line)
+    let env = stack::gamefleet_env(&sim, azurite_conn, &table);
     let gf = Gamefleet::start(paths, &format!("alloc-{clients}"), &env).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)

@@ -7,6 +7,7 @@ use crate::delivery::emit;
 use crate::events::{resource_event_with, EventDetails, ResourceEventKind, PROVIDER};
 use crate::identity::{self, is_arm_audience};
 use crate::state::{key, GroupKey, OpKind, Operation, Shared, View};
+use crate::throttle::REMAINING_WRITES;
 use crate::types::{FaultRule, Notice, Op, RequestRecord};
 use crate::validate::{validate_body, validate_group_name};
 use crate::WriteEventTiming;
@@ -731,7 +732,58 @@ async fn arm(ctx: &mut Ctx<'_>, route: &Route, op: Option<Op>, body: Body) -> Re
             route.allowed(),
         );
     };
-    // 4. injected faults
+    // 4. ARM's write throttling, before the resource provider sees the request
+    let remaining = match spend_write_token(ctx, op) {
+        Ok(remaining) => remaining,
+        Err(throttled) => return throttled,
+    };
+    let r = serve(ctx, route, op, body).await;
+    match remaining {
+        Some(n) => with_header(r, REMAINING_WRITES, &n.to_string()),
+        None => r,
+    }
+}
+
+/// Writes spend a token of the subscription's bucket (when one is configured):
+/// `Ok(Some(tokens left))` for the answer's header, `Ok(None)` for a read or
+/// without a bucket, `Err(429)` when the bucket is empty.
+fn spend_write_token(ctx: &Ctx<'_>, op: Op) -> Result<Option<u32>, Response> {
+    if !matches!(
+        op,
+        Op::Put | Op::Delete | Op::Start | Op::Stop | Op::Restart
+    ) {
+        return Ok(None);
+    }
+    let mut st = ctx.shared.lock();
+    let Some(bucket) = st.write_bucket.as_mut() else {
+        return Ok(None);
+    };
+    match bucket.take() {
+        Ok(left) => Ok(Some(left)),
+        Err(retry_after) => {
+            st.throttled_writes += 1;
+            drop(st);
+            let secs = retry_after.as_secs();
+            // ARM's answer when a subscription's write bucket is empty.
+            let r = arm_error(
+                429,
+                "SubscriptionRequestsThrottled",
+                &format!(
+                    "Number of 'write' requests for subscription '{}' actor '{}' exceeded. Please try again after '{secs}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling",
+                    ctx.sub(),
+                    ctx.shared.system_client_id
+                ),
+            );
+            let r = with_header(r, "retry-after", &secs.to_string());
+            Err(with_header(r, REMAINING_WRITES, "0"))
+        }
+    }
+}
+
+/// Injected faults, then the operation itself.
+async fn serve(ctx: &mut Ctx<'_>, route: &Route, op: Op, body: Body) -> Response {
+    let shared = ctx.shared;
+    // 5. injected faults
     if let Some(rule) = apply_fault(shared, op, route.name()).await {
         let r = arm_error(rule.status, &rule.code, &rule.message);
         return match rule.retry_after_secs {

@@ -11,9 +11,17 @@
 //!   the order they came and the rate is kept exactly.
 //! - **Deadlines**: a wait longer than the caller's `max_wait` takes nothing and
 //!   fails at once with the wait it would have needed ([`TooLong`]).
-//! - **Shared buckets**: the server's own count (`x-ms-ratelimit-remaining-…`,
-//!   or a 429) lowers the local tokens when it is lower: other instances spend
-//!   the same subscription's bucket.
+//! - **Shared buckets**: the server's own count (`x-ms-ratelimit-remaining-…`)
+//!   lowers the local tokens when it is lower: other instances spend the same
+//!   subscription's bucket. A 429 empties the local bucket and books one token
+//!   for the retry the transport will send (else every retry would spend a
+//!   token nobody counted, and one 429 would breed the next).
+//! - **Headroom for travel time**: the server counts a write when it arrives,
+//!   we when we send it. Both buckets start full, but the server's starts
+//!   refilling only when the first write arrives, and a later write may travel
+//!   faster than the first: the server can see writes closer together than we
+//!   sent them. The last `HEADROOM` of the bucket (what refills in 50 ms, at
+//!   least 1 token, never the whole bucket) is therefore never spent.
 //!
 //! Written here rather than with `governor`: governor keeps its own clock
 //! (tokio's paused time does not drive it), cannot be lowered to a server's
@@ -37,9 +45,14 @@ pub struct TooLong {
     pub retry_after: Duration,
 }
 
+/// How much travel-time jitter the headroom covers.
+const HEADROOM_TIME: Duration = Duration::from_millis(50);
+
 #[derive(Debug)]
 pub struct Pacer {
     cfg: PaceConfig,
+    /// Tokens kept back (see the module doc).
+    headroom: f64,
     /// Tokens (negative = reserved ahead) as of the instant.
     state: Mutex<(f64, Instant)>,
 }
@@ -47,9 +60,15 @@ pub struct Pacer {
 impl Pacer {
     /// A full bucket. `per_sec` must be > 0 (config refuses the rest).
     pub fn new(cfg: PaceConfig) -> Self {
+        let burst = f64::from(cfg.burst);
+        let headroom = (cfg.per_sec * HEADROOM_TIME.as_secs_f64())
+            .max(1.0)
+            .min(burst - 1.0)
+            .max(0.0);
         Self {
             cfg,
-            state: Mutex::new((f64::from(cfg.burst), Instant::now())),
+            headroom,
+            state: Mutex::new((burst, Instant::now())),
         }
     }
 
@@ -70,8 +89,9 @@ impl Pacer {
     /// (nothing taken) when that is more than `max_wait`.
     pub fn reserve(&self, max_wait: Duration) -> Result<Duration, TooLong> {
         let per_sec = self.cfg.per_sec;
+        let need = 1.0 + self.headroom;
         self.with_refilled(|tokens| {
-            let wait = Duration::from_secs_f64(((1.0 - *tokens) / per_sec).max(0.0));
+            let wait = Duration::from_secs_f64(((need - *tokens) / per_sec).max(0.0));
             if wait > max_wait {
                 return Err(TooLong { retry_after: wait });
             }
@@ -94,6 +114,12 @@ impl Pacer {
         self.with_refilled(|tokens| *tokens = tokens.min(f64::from(remaining)));
     }
 
+    /// The server refused a write (429) that the transport will send again:
+    /// nothing is left, and that retry's token is booked.
+    pub fn observe_throttled(&self) {
+        self.with_refilled(|tokens| *tokens = tokens.min(0.0) - 1.0);
+    }
+
     /// Tokens now (negative = reserved ahead).
     pub fn tokens(&self) -> f64 {
         self.with_refilled(|tokens| *tokens)
@@ -113,7 +139,8 @@ mod tests {
     async fn a_burst_then_the_rate() {
         let p = Pacer::new(CFG);
         let start = Instant::now();
-        for _ in 0..5 {
+        // 5 tokens, 1 kept back as headroom.
+        for _ in 0..4 {
             assert_eq!(p.acquire(Duration::ZERO).await, Ok(Duration::ZERO));
         }
         assert_eq!(start.elapsed(), Duration::ZERO, "the burst is free");
@@ -177,13 +204,35 @@ mod tests {
         p.observe_remaining(4);
         assert!((p.tokens() - 2.0).abs() < 1e-9);
         p.observe_remaining(0);
+        // 1 token and the 1 of headroom: 200 ms at 10/s.
         assert_eq!(
             p.reserve(Duration::ZERO),
             Err(TooLong {
-                retry_after: Duration::from_millis(100)
+                retry_after: Duration::from_millis(200)
             })
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(p.reserve(Duration::ZERO), Ok(Duration::ZERO));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_empties_the_bucket_and_books_the_retry() {
+        let p = Pacer::new(CFG);
+        p.observe_throttled();
+        assert!((p.tokens() + 1.0).abs() < 1e-9);
+        // The retry's token, then 1 for this write and 1 of headroom: 300 ms.
+        assert_eq!(
+            p.reserve(Duration::from_secs(1)),
+            Ok(Duration::from_millis(300))
+        );
+    }
+
+    #[test]
+    fn headroom_is_50ms_of_refill_at_least_1_never_the_bucket() {
+        let h = |burst, per_sec| Pacer::new(PaceConfig { burst, per_sec }).headroom;
+        assert_eq!(h(200, 10.0), 1.0);
+        assert_eq!(h(20, 100.0), 5.0);
+        assert_eq!(h(3, 100.0), 2.0);
+        assert_eq!(h(1, 10.0), 0.0);
     }
 }

@@ -56,12 +56,8 @@ fn is_write(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// What an answer to a write says about ARM's bucket: its remaining count, or
-/// 0 for a 429 (whatever the headers).
+/// What an answer to a write says about ARM's bucket: its remaining count.
 fn remaining_writes(r: &Response) -> Option<u32> {
-    if r.status == StatusCode::TOO_MANY_REQUESTS {
-        return Some(0);
-    }
     REMAINING_WRITES_HEADERS
         .iter()
         .filter_map(|h| r.header(h).and_then(|v| v.trim().parse::<u32>().ok()))

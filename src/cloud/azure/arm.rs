@@ -496,3 +496,50 @@ impl ContainerPlatform for ArmClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn writes_are_paced_and_arms_count_is_read_from_either_header() {
+        for m in [Method::PUT, Method::DELETE, Method::POST, Method::PATCH] {
+            assert!(is_write(&m), "{m}");
+        }
+        assert!(!is_write(&Method::GET) && !is_write(&Method::HEAD));
+        let answer = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (k, v) in pairs {
+                headers.insert(*k, HeaderValue::from_static(v));
+            }
+            Response {
+                status: StatusCode::OK,
+                headers,
+                body: bytes::Bytes::new(),
+            }
+        };
+        assert_eq!(remaining_writes(&answer(&[])), None);
+        assert_eq!(
+            remaining_writes(&answer(&[(
+                "x-ms-ratelimit-remaining-subscription-writes",
+                "17"
+            )])),
+            Some(17)
+        );
+        assert_eq!(
+            remaining_writes(&answer(&[
+                ("x-ms-ratelimit-remaining-subscription-writes", "17"),
+                ("x-ms-ratelimit-remaining-subscription-deletes", "5"),
+            ])),
+            Some(5)
+        );
+        assert_eq!(
+            remaining_writes(&answer(&[(
+                "x-ms-ratelimit-remaining-subscription-writes",
+                "many"
+            )])),
+            None
+        );
+    }
+}

@@ -176,7 +176,10 @@ pub enum SendError<E> {
 /// Called with every answer, also the ones retried (a 429 before the success):
 /// how an adapter learns what the server says about its limits.
 #[derive(Clone)]
-pub struct AnswerHook(pub std::sync::Arc<dyn Fn(&Outgoing, &Response) + Send + Sync>);
+pub struct AnswerHook(pub std::sync::Arc<AnswerFn>);
+
+/// What an [`AnswerHook`] calls: the request and one answer to it.
+pub type AnswerFn = dyn Fn(&Outgoing, &Response) + Send + Sync;
 
 impl std::fmt::Debug for AnswerHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

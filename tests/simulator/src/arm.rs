@@ -733,9 +733,9 @@ async fn arm(ctx: &mut Ctx<'_>, route: &Route, op: Option<Op>, body: Body) -> Re
         );
     };
     // 4. ARM's write throttling, before the resource provider sees the request
-    let remaining = match spend_write_token(ctx, op) {
+    let remaining = match spend_write_token(shared, op) {
         Ok(remaining) => remaining,
-        Err(throttled) => return throttled,
+        Err(retry_after) => return write_throttled(ctx, retry_after),
     };
     let r = serve(ctx, route, op, body).await;
     match remaining {
@@ -746,38 +746,39 @@ async fn arm(ctx: &mut Ctx<'_>, route: &Route, op: Option<Op>, body: Body) -> Re
 
 /// Writes spend a token of the subscription's bucket (when one is configured):
 /// `Ok(Some(tokens left))` for the answer's header, `Ok(None)` for a read or
-/// without a bucket, `Err(429)` when the bucket is empty.
-fn spend_write_token(ctx: &Ctx<'_>, op: Op) -> Result<Option<u32>, Response> {
+/// without a bucket, `Err(retry after)` when the bucket is empty.
+fn spend_write_token(shared: &Shared, op: Op) -> Result<Option<u32>, Duration> {
     if !matches!(
         op,
         Op::Put | Op::Delete | Op::Start | Op::Stop | Op::Restart
     ) {
         return Ok(None);
     }
-    let mut st = ctx.shared.lock();
+    let mut st = shared.lock();
     let Some(bucket) = st.write_bucket.as_mut() else {
         return Ok(None);
     };
-    match bucket.take() {
-        Ok(left) => Ok(Some(left)),
-        Err(retry_after) => {
-            st.throttled_writes += 1;
-            drop(st);
-            let secs = retry_after.as_secs();
-            // ARM's answer when a subscription's write bucket is empty.
-            let r = arm_error(
-                429,
-                "SubscriptionRequestsThrottled",
-                &format!(
-                    "Number of 'write' requests for subscription '{}' actor '{}' exceeded. Please try again after '{secs}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling",
-                    ctx.sub(),
-                    ctx.shared.system_client_id
-                ),
-            );
-            let r = with_header(r, "retry-after", &secs.to_string());
-            Err(with_header(r, REMAINING_WRITES, "0"))
-        }
+    let taken = bucket.take();
+    if taken.is_err() {
+        st.throttled_writes += 1;
     }
+    taken.map(Some)
+}
+
+/// ARM's answer when a subscription's write bucket is empty.
+fn write_throttled(ctx: &Ctx<'_>, retry_after: Duration) -> Response {
+    let secs = retry_after.as_secs();
+    let r = arm_error(
+        429,
+        "SubscriptionRequestsThrottled",
+        &format!(
+            "Number of 'write' requests for subscription '{}' actor '{}' exceeded. Please try again after '{secs}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling",
+            ctx.sub(),
+            ctx.shared.system_client_id
+        ),
+    );
+    let r = with_header(r, "retry-after", &secs.to_string());
+    with_header(r, REMAINING_WRITES, "0")
 }
 
 /// Injected faults, then the operation itself.

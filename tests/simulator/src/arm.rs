@@ -556,11 +556,20 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) ->
             Some(Op::Delete) => "deletes",
             _ => "reads",
         };
-        with_header(
-            r,
-            &format!("x-ms-ratelimit-remaining-subscription-{limit}"),
-            if limit == "reads" { "249" } else { "199" },
-        )
+        let name = format!("x-ms-ratelimit-remaining-subscription-{limit}");
+        // With a write bucket its count (for a DELETE under ARM's deletes name too),
+        // else a fixed count just under ARM's bucket.
+        match r.headers().get(REMAINING_WRITES).cloned() {
+            Some(count) => match HeaderName::from_bytes(name.as_bytes()) {
+                Ok(n) => {
+                    let mut r = r;
+                    r.headers_mut().insert(n, count);
+                    r
+                }
+                Err(_) => r,
+            },
+            None => with_header(r, &name, if limit == "reads" { "249" } else { "199" }),
+        }
     };
     record.finish(&resp);
     resp

@@ -16,6 +16,8 @@
 //! | `ARM_TIMEOUT` | `30s` | per-request timeout for ARM and the token endpoint |
 //! | `ARM_MAX_RETRIES` | `4` | retries of 429/5xx/timeouts per ARM call |
 //! | `ARM_MAX_RETRY_AFTER` | `20s` | longest Retry-After honoured inside one call; longer → 503 to the caller |
+//! | `ARM_WRITE_BURST` | `200` | ARM writes (PUT, DELETE, POST start/stop/restart) sent at once before pacing starts: ARM's bucket size per subscription and region |
+//! | `ARM_WRITE_RATE` | `10` | ARM writes per second once the burst is spent (ARM's refill rate); decimals allowed; `0` or `off` = no pacing. A write whose turn is further away than `min(ARM_TIMEOUT, ARM_MAX_RETRY_AFTER)` fails at once with 503 `ArmThrottled` + Retry-After |
 //! | `STORAGE_TIMEOUT` | `10s` | per-request timeout for Table Storage |
 //! | `HEALTH_TIMEOUT` | `off` | a server silent this long after its own last ReportSessions is Unhealthy: out of List's Running view and of Allocate, marked by GC when empty |
 //! | `ALLOCATION_TTL` | `60s` | how long an Allocate reservation holds its slots unless the server's count takes them in |
@@ -80,6 +82,16 @@ pub struct ArmConfig {
     pub timeout: Duration,
     pub max_retries: u32,
     pub max_retry_after: Duration,
+    /// The write pacer's bucket (`ARM_WRITE_BURST`, `ARM_WRITE_RATE`); `None` = off.
+    pub write_pacing: Option<crate::cloud::pacer::PaceConfig>,
+}
+
+impl ArmConfig {
+    /// How long a write may wait for its token: no longer than one request may
+    /// take, nor than a Retry-After the call would honour.
+    pub fn write_max_wait(&self) -> Duration {
+        self.timeout.min(self.max_retry_after)
+    }
 }
 
 /// Where ARM tokens come from.
@@ -303,8 +315,48 @@ impl ArmConfig {
             timeout: duration(&get, "ARM_TIMEOUT", Duration::from_secs(30))?,
             max_retries: number(&get, "ARM_MAX_RETRIES", 4)?,
             max_retry_after: duration(&get, "ARM_MAX_RETRY_AFTER", Duration::from_secs(20))?,
+            write_pacing: write_pacing(&get)?,
         }))
     }
+}
+
+/// `ARM_WRITE_BURST` (default 200) and `ARM_WRITE_RATE` (default 10 per second;
+/// `0` or `off` = none): ARM's write bucket per subscription and region.
+fn write_pacing(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<crate::cloud::pacer::PaceConfig>, ConfigError> {
+    let per_sec = match get("ARM_WRITE_RATE") {
+        None => 10.0,
+        Some(v) if v.trim().eq_ignore_ascii_case("off") => return Ok(None),
+        Some(v) => {
+            let raw = v.trim();
+            let rate = raw
+                .strip_suffix("/s")
+                .unwrap_or(raw)
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r >= 0.0)
+                .ok_or_else(|| {
+                    err(
+                        "ARM_WRITE_RATE",
+                        format!("{v:?} is not a rate in writes per second like 10 or 2.5 (0 or off = no pacing)"),
+                    )
+                })?;
+            if rate == 0.0 {
+                return Ok(None);
+            }
+            rate
+        }
+    };
+    let burst = number::<u32>(get, "ARM_WRITE_BURST", 200)?;
+    if burst == 0 {
+        return Err(err(
+            "ARM_WRITE_BURST",
+            "must be at least 1 (to turn pacing off, set ARM_WRITE_RATE=off)",
+        ));
+    }
+    Ok(Some(crate::cloud::pacer::PaceConfig { burst, per_sec }))
 }
 
 /// The URL containers report their sessions to: it must be gamefleet's
@@ -423,6 +475,50 @@ mod tests {
             ("GAMEFLEET_IDLE_TIMEOUT", "soon"),
             ("GAMEFLEET_MAX_CONNECTIONS", "0"),
             ("GAMEFLEET_MAX_CONNECTIONS", "many"),
+        ] {
+            let e = cfg(&[BASE[0], BASE[1], (var, bad)]).unwrap_err();
+            assert_eq!(e.var, var, "{bad}");
+        }
+    }
+
+    #[test]
+    fn arm_write_pacing() {
+        use crate::cloud::pacer::PaceConfig;
+        let c = cfg(&BASE).unwrap();
+        assert_eq!(
+            c.arm.write_pacing,
+            Some(PaceConfig {
+                burst: 200,
+                per_sec: 10.0
+            })
+        );
+        assert_eq!(c.arm.write_max_wait(), Duration::from_secs(20));
+        let c = cfg(&[
+            BASE[0],
+            BASE[1],
+            ("ARM_WRITE_BURST", "20"),
+            ("ARM_WRITE_RATE", "100/s"),
+            ("ARM_TIMEOUT", "5s"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.arm.write_pacing,
+            Some(PaceConfig {
+                burst: 20,
+                per_sec: 100.0
+            })
+        );
+        assert_eq!(c.arm.write_max_wait(), Duration::from_secs(5));
+        for off in ["0", "off", "OFF", "0.0"] {
+            let c = cfg(&[BASE[0], BASE[1], ("ARM_WRITE_RATE", off)]).unwrap();
+            assert_eq!(c.arm.write_pacing, None, "{off}");
+        }
+        for (var, bad) in [
+            ("ARM_WRITE_RATE", "fast"),
+            ("ARM_WRITE_RATE", "-1"),
+            ("ARM_WRITE_RATE", "inf"),
+            ("ARM_WRITE_BURST", "0"),
+            ("ARM_WRITE_BURST", "lots"),
         ] {
             let e = cfg(&[BASE[0], BASE[1], (var, bad)]).unwrap_err();
             assert_eq!(e.var, var, "{bad}");

@@ -73,13 +73,17 @@ pub fn arm_client(config: &ArmConfig) -> Result<ArmClient, BuildError> {
         max_retry_after: config.max_retry_after,
         ..Backoff::default()
     };
-    Ok(ArmClient::new(
+    let client = ArmClient::new(
         http,
         config.endpoint.clone(),
         config.subscription_id.clone(),
         tokens,
         backoff,
-    ))
+    );
+    Ok(match config.write_pacing {
+        Some(pace) => client.with_write_pacer(pace, config.write_max_wait()),
+        None => client,
+    })
 }
 
 /// Create the table, retrying in the background until storage answers, so a

@@ -12,6 +12,7 @@
 mod allocation;
 mod coldstart;
 mod load;
+mod pacing;
 mod proxy;
 mod report;
 mod roundtrips;
@@ -68,6 +69,7 @@ enum Section {
     Throughput,
     Scale,
     Allocation,
+    Pacing,
 }
 
 /// What one mode measures.
@@ -191,6 +193,7 @@ async fn bench(cli: Cli) -> Result<()> {
             Section::Roundtrips,
             Section::Throughput,
             Section::Scale,
+            Section::Pacing,
         ]
     } else {
         cli.only.clone()
@@ -541,6 +544,29 @@ async fn bench(cli: Cli) -> Result<()> {
     if let Some(t) = &memory {
         let _ = writeln!(doc, "#### 5. Memory (gamefleet process)\n\n{}", t.render());
     }
+
+    if sections.contains(&Section::Pacing) {
+        eprintln!("pacing");
+        let groups = 2000;
+        let p = pacing::run(&paths, &azurite_conn, groups, plan.runs).await?;
+        let _ = writeln!(
+            doc,
+            "#### 6. ARM pacing\n\nGC of {} marked, empty groups (default GC_CONCURRENCY = 16) against a simulator that enforces ARM's write token bucket scaled down to {} refilled at {}/s (ARM: 200 at 10/s per subscription and region), answering 429 `SubscriptionRequestsThrottled` with Retry-After when empty; the bucket is full when GC starts. Allowed rate over the wall time t: ({} + {}·t)/t.\n\n{}",
+            thousands(groups),
+            pacing::BUCKET.capacity,
+            pacing::BUCKET.refill_per_sec,
+            pacing::BUCKET.capacity,
+            pacing::BUCKET.refill_per_sec,
+            p.table()
+        );
+        if p.on.ratio.median() < 0.95 {
+            notes.push(format!(
+                "**ARM pacing: {:.3} of the allowed write rate with the pacer on** (target 0.95): see the pacing section.",
+                p.on.ratio.median()
+            ));
+        }
+    }
+
     let _ = writeln!(doc, "#### Far from the minimum: why\n");
     if notes.is_empty() {
         let _ = writeln!(doc, "Nothing: every figure is at its minimum.\n");

@@ -4,6 +4,7 @@ pub mod azure;
 pub mod huawei;
 pub mod oci;
 pub mod openstack;
+pub mod pacer;
 pub mod provider;
 pub mod registry;
 pub mod retry;

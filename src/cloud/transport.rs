@@ -173,6 +173,20 @@ pub enum SendError<E> {
     Unreachable(String),
 }
 
+/// Called with every answer, also the ones retried (a 429 before the success):
+/// how an adapter learns what the server says about its limits.
+#[derive(Clone)]
+pub struct AnswerHook(pub std::sync::Arc<AnswerFn>);
+
+/// What an [`AnswerHook`] calls: the request and one answer to it.
+pub type AnswerFn = dyn Fn(&Outgoing, &Response) + Send + Sync;
+
+impl std::fmt::Debug for AnswerHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AnswerHook")
+    }
+}
+
 /// One pooled HTTP client and the retry policy; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Transport {
@@ -180,6 +194,7 @@ pub struct Transport {
     backoff: Backoff,
     /// The service's name in log lines and messages ("ARM", "OCI", "Nova").
     service: &'static str,
+    on_answer: Option<AnswerHook>,
 }
 
 impl Transport {
@@ -188,7 +203,14 @@ impl Transport {
             http,
             backoff,
             service,
+            on_answer: None,
         }
+    }
+
+    /// Show every answer to `hook` (ARM's write pacer reads its rate-limit headers).
+    pub fn on_answer(mut self, hook: AnswerHook) -> Self {
+        self.on_answer = Some(hook);
+        self
     }
 
     pub fn service(&self) -> &'static str {
@@ -225,6 +247,9 @@ impl Transport {
                                 headers,
                                 body,
                             };
+                            if let Some(hook) = &self.on_answer {
+                                (hook.0)(req, &answer);
+                            }
                             if status == StatusCode::UNAUTHORIZED && !reauthenticated {
                                 reauthenticated = true;
                                 if auth.reauthenticate().await.map_err(SendError::Auth)? {

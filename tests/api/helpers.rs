@@ -112,6 +112,9 @@ impl TestApp {
                     ("STORAGE_TIMEOUT", "5s".to_owned()),
                     // Reconcile is tested on its own (tests/api/reconcile.rs); elsewhere rows are seeded without groups.
                     ("RECONCILE_INTERVAL", "off".to_owned()),
+                    // The simulator throttles no write unless a test gives it a bucket; the
+                    // write pacer is tested against one in tests/api/pacing.rs.
+                    ("ARM_WRITE_RATE", "off".to_owned()),
                 ]
                 .map(|(k, v)| (k.to_owned(), v)),
             )

@@ -18,6 +18,7 @@ mod legacy;
 mod list;
 mod monitor;
 mod openstack;
+mod pacing;
 mod power;
 mod reconcile;
 mod reporter;

@@ -3,11 +3,15 @@
 //! One instance per process: one pooled HTTP client, one token cache. Every
 //! call goes through the shared [`Transport`] (retries of what is transient,
 //! honouring `Retry-After`; one token refresh on a 401); this file knows only
-//! ARM's URLs, bodies, long-running operations and error shape.
+//! ARM's URLs, bodies, long-running operations and error shape, and paces
+//! its writes ([`ArmClient::with_write_pacer`], `src/cloud/pacer.rs`).
 
 use crate::cloud::azure::token::TokenCache;
+use crate::cloud::pacer::{PaceConfig, Pacer};
 use crate::cloud::retry::{self, Backoff};
-use crate::cloud::transport::{Authenticator, Class, Outgoing, Response, SendError, Transport};
+use crate::cloud::transport::{
+    AnswerHook, Authenticator, Class, Outgoing, Response, SendError, Transport,
+};
 use crate::fleet::{ContainerName, GroupKey};
 use crate::ports::{ContainerPlatform, DeleteOutcome, GroupStatus, PlatformError};
 use async_trait::async_trait;
@@ -29,6 +33,35 @@ pub struct ArmClient {
     subscription: String,
     /// Longest pause between two polls of a long-running operation.
     max_poll_interval: Duration,
+    /// Every write (PUT, DELETE, POST) takes a token here first; `None` = unpaced.
+    writes: Option<WritePacing>,
+}
+
+#[derive(Debug)]
+struct WritePacing {
+    pacer: Arc<Pacer>,
+    /// A write that would wait longer for its token fails at once (`Throttled`).
+    max_wait: Duration,
+}
+
+/// ARM's remaining-writes headers (the token bucket's count after this request;
+/// real ARM keeps deletes in a bucket of their own and reports it separately).
+pub const REMAINING_WRITES_HEADERS: [&str; 2] = [
+    "x-ms-ratelimit-remaining-subscription-writes",
+    "x-ms-ratelimit-remaining-subscription-deletes",
+];
+
+/// PUT, PATCH, DELETE and POST count against ARM's write limit; GET and HEAD do not.
+fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// What an answer to a write says about ARM's bucket: its remaining count.
+fn remaining_writes(r: &Response) -> Option<u32> {
+    REMAINING_WRITES_HEADERS
+        .iter()
+        .filter_map(|h| r.header(h).and_then(|v| v.trim().parse::<u32>().ok()))
+        .min()
 }
 
 /// An answer from ARM after retries.
@@ -135,7 +168,33 @@ impl ArmClient {
             endpoint,
             subscription: subscription.into(),
             max_poll_interval: Duration::from_secs(5),
+            writes: None,
         }
+    }
+
+    /// Pace every write with one token bucket (`ARM_WRITE_BURST`, `ARM_WRITE_RATE`),
+    /// lowered to ARM's own count when an answer reports less; a write whose
+    /// token is more than `max_wait` away fails at once with `Throttled`.
+    pub fn with_write_pacer(mut self, cfg: PaceConfig, max_wait: Duration) -> Self {
+        let pacer = Arc::new(Pacer::new(cfg));
+        let seen = pacer.clone();
+        self.transport =
+            self.transport
+                .clone()
+                .on_answer(AnswerHook(Arc::new(move |req, answer| {
+                    if is_write(&req.method) {
+                        if let Some(n) = remaining_writes(answer) {
+                            seen.observe_remaining(n);
+                        }
+                    }
+                })));
+        self.writes = Some(WritePacing { pacer, max_wait });
+        self
+    }
+
+    /// The write pacer, if writes are paced.
+    pub fn write_pacer(&self) -> Option<&Pacer> {
+        self.writes.as_ref().map(|w| &*w.pacer)
     }
 
     pub fn subscription(&self) -> &str {
@@ -207,12 +266,29 @@ impl ArmClient {
     }
 
     /// Send one request, retrying what is transient; any final status is returned.
+    /// A write first waits for its token (once: its retries take none).
     pub async fn send(
         &self,
         method: Method,
         url: url::Url,
         body: Option<&Value>,
     ) -> Result<ArmResponse, PlatformError> {
+        if let (Some(w), true) = (&self.writes, is_write(&method)) {
+            if let Err(t) = w.pacer.acquire(w.max_wait).await {
+                tracing::warn!(
+                    method = %method,
+                    path = url.path(),
+                    wait_ms = t.retry_after.as_millis() as u64,
+                    max_wait_ms = w.max_wait.as_millis() as u64,
+                    "ARM write not sent: its turn under the write pacer is later than the call may wait"
+                );
+                // Whole seconds, as a Retry-After says it; at least 1.
+                let secs = t.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                return Err(PlatformError::Throttled {
+                    retry_after: Some(Duration::from_secs(secs)),
+                });
+            }
+        }
         let mut req = Outgoing::new(method, url)
             .header("x-ms-client-request-id", uuid::Uuid::new_v4().to_string());
         if let Some(b) = body {
@@ -418,5 +494,52 @@ impl ContainerPlatform for ArmClient {
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(r.into_error()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn writes_are_paced_and_arms_count_is_read_from_either_header() {
+        for m in [Method::PUT, Method::DELETE, Method::POST, Method::PATCH] {
+            assert!(is_write(&m), "{m}");
+        }
+        assert!(!is_write(&Method::GET) && !is_write(&Method::HEAD));
+        let answer = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (k, v) in pairs {
+                headers.insert(*k, HeaderValue::from_static(v));
+            }
+            Response {
+                status: StatusCode::OK,
+                headers,
+                body: bytes::Bytes::new(),
+            }
+        };
+        assert_eq!(remaining_writes(&answer(&[])), None);
+        assert_eq!(
+            remaining_writes(&answer(&[(
+                "x-ms-ratelimit-remaining-subscription-writes",
+                "17"
+            )])),
+            Some(17)
+        );
+        assert_eq!(
+            remaining_writes(&answer(&[
+                ("x-ms-ratelimit-remaining-subscription-writes", "17"),
+                ("x-ms-ratelimit-remaining-subscription-deletes", "5"),
+            ])),
+            Some(5)
+        );
+        assert_eq!(
+            remaining_writes(&answer(&[(
+                "x-ms-ratelimit-remaining-subscription-writes",
+                "many"
+            )])),
+            None
+        );
     }
 }

@@ -7,6 +7,7 @@ use crate::delivery::emit;
 use crate::events::{resource_event_with, EventDetails, ResourceEventKind, PROVIDER};
 use crate::identity::{self, is_arm_audience};
 use crate::state::{key, GroupKey, OpKind, Operation, Shared, View};
+use crate::throttle::REMAINING_WRITES;
 use crate::types::{FaultRule, Notice, Op, RequestRecord};
 use crate::validate::{validate_body, validate_group_name};
 use crate::WriteEventTiming;
@@ -555,11 +556,20 @@ pub(crate) async fn dispatch(State(shared): State<Arc<Shared>>, req: Request) ->
             Some(Op::Delete) => "deletes",
             _ => "reads",
         };
-        with_header(
-            r,
-            &format!("x-ms-ratelimit-remaining-subscription-{limit}"),
-            if limit == "reads" { "249" } else { "199" },
-        )
+        let name = format!("x-ms-ratelimit-remaining-subscription-{limit}");
+        // With a write bucket its count (for a DELETE under ARM's deletes name too),
+        // else a fixed count just under ARM's bucket.
+        match r.headers().get(REMAINING_WRITES).cloned() {
+            Some(count) => match HeaderName::from_bytes(name.as_bytes()) {
+                Ok(n) => {
+                    let mut r = r;
+                    r.headers_mut().insert(n, count);
+                    r
+                }
+                Err(_) => r,
+            },
+            None => with_header(r, &name, if limit == "reads" { "249" } else { "199" }),
+        }
     };
     record.finish(&resp);
     resp
@@ -731,7 +741,59 @@ async fn arm(ctx: &mut Ctx<'_>, route: &Route, op: Option<Op>, body: Body) -> Re
             route.allowed(),
         );
     };
-    // 4. injected faults
+    // 4. ARM's write throttling, before the resource provider sees the request
+    let remaining = match spend_write_token(shared, op) {
+        Ok(remaining) => remaining,
+        Err(retry_after) => return write_throttled(ctx, retry_after),
+    };
+    let r = serve(ctx, route, op, body).await;
+    match remaining {
+        Some(n) => with_header(r, REMAINING_WRITES, &n.to_string()),
+        None => r,
+    }
+}
+
+/// Writes spend a token of the subscription's bucket (when one is configured):
+/// `Ok(Some(tokens left))` for the answer's header, `Ok(None)` for a read or
+/// without a bucket, `Err(retry after)` when the bucket is empty.
+fn spend_write_token(shared: &Shared, op: Op) -> Result<Option<u32>, Duration> {
+    if !matches!(
+        op,
+        Op::Put | Op::Delete | Op::Start | Op::Stop | Op::Restart
+    ) {
+        return Ok(None);
+    }
+    let mut st = shared.lock();
+    let Some(bucket) = st.write_bucket.as_mut() else {
+        return Ok(None);
+    };
+    let taken = bucket.take();
+    if taken.is_err() {
+        st.throttled_writes += 1;
+    }
+    taken.map(Some)
+}
+
+/// ARM's answer when a subscription's write bucket is empty.
+fn write_throttled(ctx: &Ctx<'_>, retry_after: Duration) -> Response {
+    let secs = retry_after.as_secs();
+    let r = arm_error(
+        429,
+        "SubscriptionRequestsThrottled",
+        &format!(
+            "Number of 'write' requests for subscription '{}' actor '{}' exceeded. Please try again after '{secs}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling",
+            ctx.sub(),
+            ctx.shared.system_client_id
+        ),
+    );
+    let r = with_header(r, "retry-after", &secs.to_string());
+    with_header(r, REMAINING_WRITES, "0")
+}
+
+/// Injected faults, then the operation itself.
+async fn serve(ctx: &mut Ctx<'_>, route: &Route, op: Op, body: Body) -> Response {
+    let shared = ctx.shared;
+    // 5. injected faults
     if let Some(rule) = apply_fault(shared, op, route.name()).await {
         let r = arm_error(rule.status, &rule.code, &rule.message);
         return match rule.retry_after_secs {

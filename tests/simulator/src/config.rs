@@ -35,6 +35,10 @@ pub struct SimConfig {
     pub resource_groups: Option<Vec<String>>,
     /// Event Grid emission and delivery.
     pub events: EventConfig,
+    /// `Some` = ARM's write throttling: writes beyond the bucket answer 429
+    /// `SubscriptionRequestsThrottled` with `Retry-After`; every write answer carries
+    /// `x-ms-ratelimit-remaining-subscription-writes`. `None` (default) = unlimited.
+    pub write_bucket: Option<crate::throttle::TokenBucket>,
 }
 
 impl Default for SimConfig {
@@ -50,6 +54,7 @@ impl Default for SimConfig {
             page_size: 100,
             resource_groups: None,
             events: EventConfig::default(),
+            write_bucket: None,
         }
     }
 }

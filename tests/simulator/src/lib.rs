@@ -33,6 +33,7 @@ pub mod oci;
 pub mod runtimes;
 mod sim;
 mod state;
+pub mod throttle;
 pub mod types;
 mod validate;
 
@@ -40,4 +41,5 @@ pub use config::{parse_duration, EventConfig, EventSchema, SimConfig, WriteEvent
 pub use events::ResourceEventKind;
 pub use identity::MI_API_VERSION;
 pub use sim::Simulator;
+pub use throttle::TokenBucket;
 pub use types::{Delivery, FaultRule, Notice, Op, RequestRecord};

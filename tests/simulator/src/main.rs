@@ -40,6 +40,10 @@ struct Args {
     /// DELETE accepted -> gone; 0 = synchronous 200.
     #[arg(long, env = "SIM_DELETE_DELAY", default_value = "0", value_parser = parse_duration)]
     delete_delay: Duration,
+    /// ARM's write throttling: `CAPACITY/RATE` tokens (e.g. 200/10, ARM's own);
+    /// unset = unlimited.
+    #[arg(long, env = "SIM_WRITE_BUCKET", value_parser = parse_bucket)]
+    write_bucket: Option<gamefleet_sim::TokenBucket>,
     /// Function URL events are delivered to, e.g. http://127.0.0.1:7071/Monitor.
     #[arg(long, env = "SIM_MONITOR_URL")]
     monitor_url: Option<String>,
@@ -98,6 +102,7 @@ async fn main() -> ExitCode {
         api_versions: args.api_versions.clone(),
         provisioning_delay: args.provisioning_delay,
         delete_delay: args.delete_delay,
+        write_bucket: args.write_bucket,
         resource_groups: (!args.resource_groups.is_empty()).then(|| args.resource_groups.clone()),
         events: EventConfig {
             sink: args.monitor_url.clone(),
@@ -263,4 +268,25 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// `CAPACITY/RATE`, e.g. `200/10`: a bucket of 200 writes refilled at 10 per second.
+fn parse_bucket(text: &str) -> Result<gamefleet_sim::TokenBucket, String> {
+    let (cap, rate) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?}: give CAPACITY/RATE, e.g. 200/10"))?;
+    let capacity = cap
+        .trim()
+        .parse::<u32>()
+        .map_err(|_| format!("{cap:?} is not a whole number of writes"))?;
+    let refill_per_sec = rate
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .ok_or_else(|| format!("{rate:?} is not a rate above 0 per second"))?;
+    Ok(gamefleet_sim::TokenBucket {
+        capacity,
+        refill_per_sec,
+    })
 }

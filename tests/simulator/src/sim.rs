@@ -285,12 +285,26 @@ impl Simulator {
         self.shared().lock().log.count(op)
     }
 
-    /// Resets the per-op counts, the request log ([`Simulator::requests`]) and the
-    /// delete-concurrency peak.
+    /// Resets the per-op counts, the request log ([`Simulator::requests`]), the
+    /// delete-concurrency peak and the count of throttled writes.
     pub fn reset_counts(&self) {
         let mut st = self.shared().lock();
         st.log.clear();
         st.max_deletes_in_flight = st.deletes_in_flight;
+        st.throttled_writes = 0;
+    }
+
+    /// Writes answered 429 `SubscriptionRequestsThrottled` by the write bucket
+    /// (`SimConfig::write_bucket`) since start or [`Simulator::reset_counts`].
+    pub fn throttled_writes(&self) -> usize {
+        self.shared().lock().throttled_writes
+    }
+
+    /// Fills the write bucket again (a measurement starting from a rested bucket).
+    pub fn refill_write_bucket(&self) {
+        if let Some(b) = self.shared().lock().write_bucket.as_mut() {
+            b.refill();
+        }
     }
 
     /// Peak number of DELETE requests being handled at the same time.

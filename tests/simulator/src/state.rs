@@ -43,6 +43,7 @@ impl Shared {
             provisioning_delay: cfg.provisioning_delay,
             delete_delay: cfg.delete_delay,
             next_ip: fastrand::u32(0x0001_0000..0x00f0_0000),
+            write_bucket: cfg.write_bucket.map(crate::throttle::Bucket::new),
             ..Inner::default()
         };
         let http = reqwest::Client::builder()
@@ -106,6 +107,10 @@ pub(crate) struct Inner {
     pub deliveries: Vec<Delivery>,
     pub next_ip: u32,
     pub generation: u64,
+    /// ARM's write bucket (`SimConfig::write_bucket`), `None` = unlimited.
+    pub write_bucket: Option<crate::throttle::Bucket>,
+    /// Writes answered 429 by the bucket (since start or `reset_counts`).
+    pub throttled_writes: usize,
 }
 
 impl Inner {

@@ -819,3 +819,89 @@ async fn events_are_queued_without_a_sink() {
     );
     assert!(sim.deliveries().is_empty());
 }
+
+#[tokio::test]
+async fn the_write_bucket_throttles_writes_not_reads_and_says_what_is_left() {
+    let sim = start(SimConfig {
+        write_bucket: Some(gamefleet_sim::TokenBucket {
+            capacity: 3,
+            // Slow enough that the test's own requests do not earn a token.
+            refill_per_sec: 0.1,
+        }),
+        ..fast_config()
+    })
+    .await;
+    sim.insert_group(RG, "cg-a", group_body("img:1"));
+    let c = client();
+    let t = token(&c, &sim).await;
+    let remaining = "x-ms-ratelimit-remaining-subscription-writes";
+
+    // Reads are not counted.
+    for _ in 0..5 {
+        let (s, h, _) = send(c.get(group_url(&sim, RG, "cg-a")).bearer_auth(&t)).await;
+        assert_eq!(s, 200);
+        assert!(h.get(remaining).is_none());
+        assert_eq!(
+            header(&h, "x-ms-ratelimit-remaining-subscription-reads"),
+            "249"
+        );
+    }
+    // PUT, POST restart and DELETE spend the 3 tokens, each answer saying how many are left.
+    let (s, h, b) = send(
+        c.put(group_url(&sim, RG, "cg-b"))
+            .bearer_auth(&t)
+            .json(&group_body("img:1")),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(header(&h, remaining), "2");
+    let restart = format!("{}/cg-a/restart?api-version={API}", groups_url(&sim, RG));
+    let (s, h, b) = send(c.post(&restart).bearer_auth(&t)).await;
+    assert!(s < 300, "{s} {b}");
+    assert_eq!(header(&h, remaining), "1");
+    let (s, h, b) = send(c.delete(group_url(&sim, RG, "cg-a")).bearer_auth(&t)).await;
+    assert!(s < 300, "{s} {b}");
+    assert_eq!(header(&h, remaining), "0");
+    assert_eq!(
+        header(&h, "x-ms-ratelimit-remaining-subscription-deletes"),
+        "0",
+        "ARM's name for a DELETE's count, from the same bucket"
+    );
+    // Empty: ARM's throttling answer, nothing done.
+    let (s, h, b) = send(c.delete(group_url(&sim, RG, "cg-b")).bearer_auth(&t)).await;
+    assert_eq!((s, code(&b)), (429, "SubscriptionRequestsThrottled"), "{b}");
+    assert_eq!(header(&h, "retry-after"), "10");
+    assert_eq!(header(&h, remaining), "0");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("Number of 'write' requests for subscription"));
+    assert!(sim.group(RG, "cg-b").is_some());
+    assert_eq!(sim.throttled_writes(), 1);
+    sim.refill_write_bucket();
+    let (s, _, _) = send(c.delete(group_url(&sim, RG, "cg-b")).bearer_auth(&t)).await;
+    assert!(s < 300);
+    sim.reset_counts();
+    assert_eq!(sim.throttled_writes(), 0);
+}
+
+#[tokio::test]
+async fn without_a_bucket_writes_are_unlimited() {
+    let sim = start(fast_config()).await;
+    let c = client();
+    let t = token(&c, &sim).await;
+    for i in 0..30 {
+        let (s, h, _) = send(
+            c.delete(group_url(&sim, RG, &format!("cg-{i}")))
+                .bearer_auth(&t),
+        )
+        .await;
+        assert!(s < 300, "{s}");
+        // A fixed count just under ARM's bucket, as before write buckets existed.
+        assert_eq!(
+            header(&h, "x-ms-ratelimit-remaining-subscription-deletes"),
+            "199"
+        );
+    }
+    assert_eq!(sim.throttled_writes(), 0);
+}

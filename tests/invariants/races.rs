@@ -126,7 +126,10 @@ fn reachability_is_computed_from_the_table() {
     assert!(r[&Seen::Row(Running)].contains(&Seen::Row(Deleting)));
     assert!(r[&Seen::Row(Running)].contains(&Seen::Removed));
     assert!(!r[&Seen::Row(Running)].contains(&Seen::Row(Creating)));
-    assert!(!r[&Seen::Row(MarkedForDeletion)].contains(&Seen::Row(Running)));
+    // SetState Running takes a marked server back; nothing takes back a failed or deleting one.
+    assert!(r[&Seen::Row(MarkedForDeletion)].contains(&Seen::Row(Running)));
+    assert!(!r[&Seen::Row(Failed)].contains(&Seen::Row(Running)));
+    assert!(!r[&Seen::Row(Deleting)].contains(&Seen::Row(Running)));
     assert!(!r[&Seen::Row(Deleting)].contains(&Seen::Row(MarkedForDeletion)));
     assert!(r[&Seen::Removed].is_empty());
 }

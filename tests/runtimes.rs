@@ -181,35 +181,29 @@ async fn lambda_serves_power_over_a_function_url_and_scheduler_events() {
     assert_eq!(v["result"], "error", "{v}");
 
     // JSON that is neither: /error with errorType and errorMessage; the runtime goes on.
-    match rt
+    let body = rt
         .invoke(
             &json!({"detail-type": "Something Else", "detail": {}}),
             Duration::from_secs(30),
         )
         .await
-    {
-        Answer::Error { body, .. } => {
-            assert_eq!(body["errorType"], "UnknownEvent", "{body}");
-            assert!(
-                body["errorMessage"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("Power request")),
-                "{body}"
-            );
-        }
-        other => panic!("expected an error invocation, got {other:?}"),
-    }
+        .error();
+    assert_eq!(body["errorType"], "UnknownEvent", "{body}");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("Power request")),
+        "{body}"
+    );
     // A Power request that cannot run: /error with its code.
-    match rt
+    let body = rt
         .invoke(
             &json!({"action": "hibernate", "provider": "aci", "resource": "games/arena-1"}),
             Duration::from_secs(30),
         )
         .await
-    {
-        Answer::Error { body, .. } => assert_eq!(body["errorType"], "InvalidAction", "{body}"),
-        other => panic!("expected an error invocation, got {other:?}"),
-    }
+        .error();
+    assert_eq!(body["errorType"], "InvalidAction", "{body}");
     let v = rt
         .invoke(
             &json!({"action": "status", "provider": "aci", "resource": "games/arena-1"}),
@@ -454,10 +448,11 @@ async fn functiongraph_runs_the_seeds_timer_event_on_the_cluster() {
     assert_eq!(v["action"], "stop", "{v}");
 
     // Not JSON: an error invocation; the function keeps serving.
-    match rt.invoke(b"{not json", None, Duration::from_secs(30)).await {
-        Answer::Error { body, .. } => assert_eq!(body["errorType"], "InvalidEvent", "{body}"),
-        other => panic!("expected an error invocation, got {other:?}"),
-    }
+    let body = rt
+        .invoke(b"{not json", None, Duration::from_secs(30))
+        .await
+        .error();
+    assert_eq!(body["errorType"], "InvalidEvent", "{body}");
     let v = rt
         .invoke(
             br#"{"action": "status", "resource": "00000000-0000-4000-8000-000000000000"}"#,
@@ -595,24 +590,20 @@ async fn lambda_without_table_storage_refuses_a_schedule_tick_and_keeps_serving(
     let mut env = rt.function_env();
     env.extend(pairs(&[("GAMEFLEET_LAMBDA_AUTH", "iam")]));
     let _fn = gamefleet(&env);
-    match rt
+    let body = rt
         .invoke(
             &json!({"gamefleet": "ScheduleTick"}),
             Duration::from_secs(30),
         )
         .await
-    {
-        Answer::Error { body, .. } => {
-            assert_eq!(body["errorType"], "SchedulesNotConfigured", "{body}");
-            assert!(
-                body["errorMessage"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("AzureWebJobsStorage")),
-                "{body}"
-            );
-        }
-        other => panic!("expected an error invocation, got {other:?}"),
-    }
+        .error();
+    assert_eq!(body["errorType"], "SchedulesNotConfigured", "{body}");
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("AzureWebJobsStorage")),
+        "{body}"
+    );
     // The fleet routes are not there without storage; the lifecycle ones are.
     let (status, v) = url_answer(
         rt.invoke(

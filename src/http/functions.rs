@@ -30,13 +30,7 @@ pub async fn create(State(app): State<AppState>, RawJson(b): RawJson) -> Answer 
 pub async fn allocate(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
     let req = requests::allocate(&b)?;
     let done = app.allocate(&req).await?;
-    Ok((
-        StatusCode::OK,
-        Json(crate::ops::allocate::view(
-            &done,
-            crate::fleet::record::now(),
-        )),
-    ))
+    Ok((StatusCode::OK, Json(crate::ops::allocate::view(&done))))
 }
 
 /// POST /api/Delete → 200 deleted, 202 still deleting.
@@ -221,6 +215,16 @@ pub async fn gc(
     State(app): State<AppState>,
     req: Request,
 ) -> Result<InvocationResult, InvocationResult> {
+    timer("gc", req, app.gc()).await
+}
+
+/// One timer function: note a past-due timer, run `work`, answer its report
+/// (or its error) in the host's envelope.
+async fn timer<R: serde::Serialize, E: Into<ApiError>>(
+    name: &str,
+    req: Request,
+    work: impl std::future::Future<Output = Result<R, E>>,
+) -> Result<InvocationResult, InvocationResult> {
     if let Ok(inv) = body::read_body(req)
         .await
         .and_then(|b| body::parse_object::<Invocation>(&b))
@@ -231,13 +235,13 @@ pub async fn gc(
             .and_then(Value::as_bool)
             == Some(true)
         {
-            tracing::info!("GC timer is past due");
+            tracing::info!(timer = name, "timer is past due");
         }
     }
-    match app.gc().await {
+    match work.await {
         Ok(report) => Ok(InvocationResult::ok(
             vec![format!(
-                "gc: {}",
+                "{name}: {}",
                 serde_json::to_string(&report).unwrap_or_default()
             )],
             json!(report),
@@ -246,7 +250,7 @@ pub async fn gc(
             let api: ApiError = e.into();
             Err(InvocationResult {
                 status: api.status,
-                logs: vec![format!("gc failed: {}", api.message)],
+                logs: vec![format!("{name} failed: {}", api.message)],
                 return_value: json!({"error": {"code": api.code, "message": api.message}}),
             })
         }
@@ -264,17 +268,13 @@ pub async fn power(
     deadline: Option<axum::Extension<super::Deadline>>,
     RawJson(b): RawJson,
 ) -> Answer {
-    let v: Value = body::parse(&b)?;
+    let req = requests::power(&b, &api.power.defaults)?;
     // Below the host's 230 s limit, and below what the runtime's deadline leaves.
     let cap = match deadline {
         Some(axum::Extension(d)) => d.left().min(HTTP_MAX_WAIT),
         None => HTTP_MAX_WAIT,
     };
-    let done = api
-        .power
-        .invoke(&v, &api.power.defaults, Some(cap), &mut |_| {})
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code, e.message))?;
+    let done = api.power.run(req, Some(cap), &mut |_| {}).await;
     let (status, body) = super::error::executed_answer(&done);
     Ok((status, Json(body)))
 }
@@ -371,34 +371,5 @@ pub async fn schedule_tick(
     State(app): State<AppState>,
     req: Request,
 ) -> Result<InvocationResult, InvocationResult> {
-    if let Ok(inv) = body::read_body(req)
-        .await
-        .and_then(|b| body::parse_object::<Invocation>(&b))
-    {
-        if inv
-            .trigger("timer")
-            .and_then(|t| t.get("IsPastDue"))
-            .and_then(Value::as_bool)
-            == Some(true)
-        {
-            tracing::info!("schedule timer is past due");
-        }
-    }
-    match app.tick(chrono::Utc::now()).await {
-        Ok(report) => Ok(InvocationResult::ok(
-            vec![format!(
-                "schedules: {}",
-                serde_json::to_string(&report).unwrap_or_default()
-            )],
-            json!(report),
-        )),
-        Err(e) => {
-            let api: ApiError = e.into();
-            Err(InvocationResult {
-                status: api.status,
-                logs: vec![format!("schedule tick failed: {}", api.message)],
-                return_value: json!({"error": {"code": api.code, "message": api.message}}),
-            })
-        }
-    }
+    timer("schedules", req, app.tick(chrono::Utc::now())).await
 }

@@ -21,7 +21,6 @@ use super::{App, OpsError};
 use crate::fleet::allocation::{fits, rank, AllocateRequest, Reservation, PICK_AMONG};
 use crate::fleet::{GroupRecord, GroupState, Versioned};
 use crate::ports::{ListQuery, StoreError};
-use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 /// Writes one Allocate tries before it answers `AllocationContention`.
@@ -256,8 +255,7 @@ fn no_capacity(req: &AllocateRequest) -> String {
 }
 
 /// The JSON Allocate answers.
-pub fn view(a: &Allocation, now: DateTime<Utc>) -> serde_json::Value {
-    let _ = now;
+pub fn view(a: &Allocation) -> serde_json::Value {
     serde_json::json!({
         "resourceGroup": a.server.key.resource_group.as_str(),
         "containerGroupName": a.server.key.name.as_str(),

@@ -447,7 +447,18 @@ impl PowerHub {
         wait_cap: Option<Duration>,
         progress: &mut (dyn FnMut(lifecycle::poll::Progress) + Send),
     ) -> Result<Executed, RequestError> {
-        let mut req = parse_request(body, defaults)?;
+        let req = parse_request(body, defaults)?;
+        Ok(self.run(req, wait_cap, progress).await)
+    }
+
+    /// A parsed request, run on the real clock with its wait capped at
+    /// `wait_cap`, the result logged: what [`Self::invoke`] does after parsing.
+    pub async fn run(
+        &self,
+        mut req: PowerRequest,
+        wait_cap: Option<Duration>,
+        progress: &mut (dyn FnMut(lifecycle::poll::Progress) + Send),
+    ) -> Executed {
         if let Some(cap) = wait_cap {
             if req.settings.max_wait > cap {
                 tracing::info!(
@@ -462,7 +473,7 @@ impl PowerHub {
             .execute_any(&req, &lifecycle::SystemClock::default(), progress)
             .await;
         tracing::info!(provider = req.provider.as_str(), action = %req.action, result = done.kind().as_str(), message = %done.message(), "power");
-        Ok(done)
+        done
     }
 
     pub async fn execute_any(

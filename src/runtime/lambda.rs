@@ -28,7 +28,7 @@
 use super::StartError;
 use crate::http::Deadline;
 use axum::body::Body;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use lambda_http::request::RequestContext;
 use lambda_http::tower::{Service, ServiceExt};
@@ -51,7 +51,10 @@ pub async fn run() -> Result<(), StartError> {
             return Err(e);
         }
     };
-    tracing::info!(fleet = handler.fleet, "gamefleet ready under AWS Lambda");
+    tracing::info!(
+        fleet = handler.app.is_some(),
+        "gamefleet ready under AWS Lambda"
+    );
     lambda_http::run(handler)
         .await
         .map_err(|e| -> StartError { e.to_string().into() })
@@ -99,8 +102,6 @@ impl From<EventError> for lambda_http::lambda_runtime::Diagnostic {
 struct Handler {
     router: Router,
     power: Arc<crate::ops::power::PowerHub>,
-    /// Whether the fleet functions are served (Table Storage is configured).
-    fleet: bool,
     /// The whole application, with Table Storage (schedules, fleet functions).
     app: Option<Arc<crate::ops::App>>,
 }
@@ -121,7 +122,6 @@ impl Handler {
             Ok(Handler {
                 power: app.power.clone(),
                 router: crate::http::router_with(app.clone(), keys_required),
-                fleet: true,
                 app: Some(app),
             })
         } else {
@@ -129,7 +129,6 @@ impl Handler {
             Ok(Handler {
                 power: api.power.clone(),
                 router: crate::http::power_router(api),
-                fleet: false,
                 app: None,
             })
         }
@@ -157,7 +156,7 @@ impl Handler {
                 error_type: "StorageUnavailable".into(),
                 message: e.to_string(),
             })?;
-            return Ok(json_response(&serde_json::json!(report)));
+            return Ok(axum::Json(report).into_response());
         }
         if !is_power_request(&event) {
             return Err(EventError {
@@ -179,7 +178,7 @@ impl Handler {
                 error_type: e.code.into(),
                 message: e.message,
             })?;
-        Ok(json_response(&done.to_json()))
+        Ok(axum::Json(done.to_json()).into_response())
     }
 }
 
@@ -203,15 +202,6 @@ fn is_power_request(event: &Value) -> bool {
     event
         .as_object()
         .is_some_and(|o| FIELDS.iter().any(|f| o.contains_key(*f)))
-}
-
-fn json_response(v: &Value) -> Response {
-    let mut resp = Response::new(Body::from(v.to_string()));
-    resp.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/json"),
-    );
-    resp
 }
 
 /// `Lambda-Runtime-Deadline-Ms` (epoch milliseconds) as an instant.

@@ -52,6 +52,14 @@ impl Answer {
             other => panic!("expected a response, got {other:?}"),
         }
     }
+
+    /// The error invocation's body; panics with the answer otherwise (for tests).
+    pub fn error(self) -> Value {
+        match self {
+            Answer::Error { body, .. } => body,
+            other => panic!("expected an error invocation, got {other:?}"),
+        }
+    }
 }
 
 /// What a runtime API saw besides answers.

@@ -11,18 +11,16 @@
 //!   hold `/`, which a RowKey may not): the last action a schedule applied to
 //!   that resource (`LastAction`, `Schedule`, `At`), for `retainRunning`.
 
-use super::pipeline::{self, call_context, map_error};
-use super::row::{quote, Entity};
+use super::documents::Documents;
+use super::row::Entity;
 use crate::fleet::{Etag, Versioned};
 use crate::lifecycle::Action;
 use crate::ports::{ResourceMark, ScheduleStore, StoreError, StoredSchedule};
 use crate::schedule::{Claim, RunState, Schedule, ScheduleName};
 use async_trait::async_trait;
-use azure_data_tables::clients::{EntityClient, TableClient};
-use azure_data_tables::IfMatchCondition;
+use azure_data_tables::clients::TableClient;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::StreamExt;
 use serde_json::{json, Value};
 
 const SCHEDULES: &str = "schedule";
@@ -32,7 +30,7 @@ const MAX_OUTCOME: usize = 30_000;
 
 #[derive(Debug, Clone)]
 pub struct TableSchedules {
-    table: TableClient,
+    rows: Documents,
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -113,42 +111,8 @@ fn resource_key(provider: &str, resource: &str) -> String {
 
 impl TableSchedules {
     pub(crate) fn new(table: TableClient) -> Self {
-        Self { table }
-    }
-
-    fn entity(&self, pk: &str, rk: &str) -> EntityClient {
-        self.table.partition_key_client(pk).entity_client(quote(rk))
-    }
-
-    async fn get_entity(&self, pk: &str, rk: &str) -> Result<Option<(Entity, Etag)>, StoreError> {
-        let (ctx, retry_after) = call_context();
-        match self.entity(pk, rk).get::<Entity>().context(ctx).await {
-            Ok(r) => Ok(Some((r.entity, Etag(r.etag.to_string())))),
-            Err(e) => match map_error(e, retry_after.get()) {
-                StoreError::NotFound | StoreError::TableMissing => Ok(None),
-                other => Err(other),
-            },
-        }
-    }
-
-    /// Insert or replace, creating the table on first use.
-    async fn upsert(&self, pk: &str, rk: &str, entity: &Value) -> Result<Etag, StoreError> {
-        let once = || async {
-            let (ctx, retry_after) = call_context();
-            self.entity(pk, rk)
-                .insert_or_replace(entity)
-                .map_err(|e| map_error(e, None))?
-                .context(ctx)
-                .await
-                .map(|r| Etag(r.etag.to_string()))
-                .map_err(|e| map_error(e, retry_after.get()))
-        };
-        match once().await {
-            Err(StoreError::TableMissing) => {
-                pipeline::create_table(&self.table).await?;
-                once().await
-            }
-            other => other,
+        Self {
+            rows: Documents::new(table),
         }
     }
 }
@@ -156,34 +120,11 @@ impl TableSchedules {
 #[async_trait]
 impl ScheduleStore for TableSchedules {
     async fn list(&self) -> Result<Vec<Versioned<StoredSchedule>>, StoreError> {
-        let (ctx, retry_after) = call_context();
-        let mut pages = self
-            .table
-            .query()
-            .context(ctx)
-            .filter(format!("PartitionKey eq '{SCHEDULES}'"))
-            .into_stream::<Entity>();
         let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = match page.map_err(|e| map_error(e, retry_after.get())) {
-                Ok(p) => p,
-                Err(StoreError::TableMissing) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            };
-            for e in page.entities {
-                let etag = e
-                    .get("odata.etag")
-                    .and_then(Value::as_str)
-                    .map(|t| Etag(t.to_owned()));
-                match (from_entity(&e), etag) {
-                    (Ok(s), Some(etag)) => out.push(Versioned::new(s, etag)),
-                    (Err(err), _) => {
-                        tracing::warn!(error = %err, "skipping a row that is not a schedule")
-                    }
-                    (Ok(s), None) => {
-                        tracing::warn!(schedule = %s.schedule.name, "schedule row without an ETag; skipped")
-                    }
-                }
+        for (e, etag) in self.rows.list(SCHEDULES).await? {
+            match from_entity(&e) {
+                Ok(s) => out.push(Versioned::new(s, etag)),
+                Err(err) => tracing::warn!(error = %err, "skipping a row that is not a schedule"),
             }
         }
         out.sort_by(|a, b| a.value.schedule.name.cmp(&b.value.schedule.name));
@@ -194,51 +135,26 @@ impl ScheduleStore for TableSchedules {
         &self,
         name: &ScheduleName,
     ) -> Result<Option<Versioned<StoredSchedule>>, StoreError> {
-        match self.get_entity(SCHEDULES, name.as_str()).await? {
+        match self.rows.get(SCHEDULES, name.as_str()).await? {
             Some((e, etag)) => Ok(Some(Versioned::new(from_entity(&e)?, etag))),
             None => Ok(None),
         }
     }
 
     async fn put(&self, s: &StoredSchedule) -> Result<Etag, StoreError> {
-        self.upsert(SCHEDULES, s.schedule.name.as_str(), &to_entity(s))
+        self.rows
+            .upsert(SCHEDULES, s.schedule.name.as_str(), &to_entity(s))
             .await
     }
 
     async fn replace(&self, s: &StoredSchedule, etag: &Etag) -> Result<Etag, StoreError> {
-        let (ctx, retry_after) = call_context();
-        let r = self
-            .entity(SCHEDULES, s.schedule.name.as_str())
-            .update(
-                to_entity(s),
-                IfMatchCondition::Etag(azure_core::Etag::from(etag.as_str())),
-            )
-            .map_err(|e| map_error(e, None))?
-            .context(ctx)
+        self.rows
+            .replace(SCHEDULES, s.schedule.name.as_str(), &to_entity(s), etag)
             .await
-            .map_err(|e| match map_error(e, retry_after.get()) {
-                // Deleted meanwhile: as good as changed.
-                StoreError::NotFound | StoreError::TableMissing => StoreError::PreconditionFailed,
-                other => other,
-            })?;
-        Ok(Etag(r.etag.to_string()))
     }
 
     async fn delete(&self, name: &ScheduleName) -> Result<bool, StoreError> {
-        let (ctx, retry_after) = call_context();
-        match self
-            .entity(SCHEDULES, name.as_str())
-            .delete()
-            .if_match(IfMatchCondition::Any)
-            .context(ctx)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) => match map_error(e, retry_after.get()) {
-                StoreError::NotFound | StoreError::TableMissing => Ok(false),
-                other => Err(other),
-            },
-        }
+        self.rows.delete(SCHEDULES, name.as_str()).await
     }
 
     async fn last_action(
@@ -247,7 +163,8 @@ impl ScheduleStore for TableSchedules {
         resource: &str,
     ) -> Result<Option<ResourceMark>, StoreError> {
         let Some((e, _)) = self
-            .get_entity(RESOURCES, &resource_key(provider, resource))
+            .rows
+            .get(RESOURCES, &resource_key(provider, resource))
             .await?
         else {
             return Ok(None);
@@ -287,7 +204,7 @@ impl ScheduleStore for TableSchedules {
             "PartitionKey": RESOURCES, "RowKey": rk, "Provider": provider, "Resource": resource,
             "LastAction": mark.action.as_str(), "Schedule": mark.schedule, "At": time(mark.at),
         });
-        self.upsert(RESOURCES, &rk, &entity).await.map(drop)
+        self.rows.upsert(RESOURCES, &rk, &entity).await.map(drop)
     }
 }
 

@@ -7,8 +7,7 @@
 //! is written once with an insert (never a replace), so several instances
 //! starting at the same moment agree on the first one stored.
 
-use super::pipeline::{self, call_context, map_error};
-use super::row::{quote, Entity};
+use super::documents::Documents;
 use crate::ports::{SecretStore, StoreError};
 use crate::secret::Secret;
 use async_trait::async_trait;
@@ -20,58 +19,36 @@ const PARTITION: &str = "secret";
 
 #[derive(Debug, Clone)]
 pub struct TableSecrets {
-    table: TableClient,
+    rows: Documents,
 }
 
 impl TableSecrets {
     pub(crate) fn new(table: TableClient) -> Self {
-        Self { table }
-    }
-
-    async fn insert(&self, name: &str, value: &Secret) -> Result<(), StoreError> {
-        let entity = json!({"PartitionKey": PARTITION, "RowKey": name, "Value": value.expose()});
-        pipeline::insert_entity(&self.table, &entity)
-            .await
-            .map(drop)
+        Self {
+            rows: Documents::new(table),
+        }
     }
 }
 
 #[async_trait]
 impl SecretStore for TableSecrets {
     async fn get(&self, name: &str) -> Result<Option<Secret>, StoreError> {
-        let (ctx, retry_after) = call_context();
-        let result = self
-            .table
-            .partition_key_client(PARTITION)
-            .entity_client(quote(name))
-            .get::<Entity>()
-            .context(ctx)
-            .await;
-        match result {
-            Ok(response) => match response.entity.get("Value").and_then(Value::as_str) {
-                Some(v) => Ok(Some(Secret::new(v))),
-                None => Err(StoreError::Rejected {
-                    code: "InvalidRow".into(),
-                    message: format!("stored secret {name:?} has no Value"),
-                }),
-            },
-            Err(e) => match map_error(e, retry_after.get()) {
-                StoreError::NotFound | StoreError::TableMissing => Ok(None),
-                other => Err(other),
-            },
+        let Some((row, _)) = self.rows.get(PARTITION, name).await? else {
+            return Ok(None);
+        };
+        match row.get("Value").and_then(Value::as_str) {
+            Some(v) => Ok(Some(Secret::new(v))),
+            None => Err(StoreError::Rejected {
+                code: "InvalidRow".into(),
+                message: format!("stored secret {name:?} has no Value"),
+            }),
         }
     }
 
     async fn insert_or_get(&self, name: &str, value: &Secret) -> Result<Secret, StoreError> {
-        let inserted = match self.insert(name, value).await {
-            Err(StoreError::TableMissing) => {
-                pipeline::create_table(&self.table).await?;
-                self.insert(name, value).await
-            }
-            other => other,
-        };
-        match inserted {
-            Ok(()) => Ok(value.clone()),
+        let entity = json!({"PartitionKey": PARTITION, "RowKey": name, "Value": value.expose()});
+        match self.rows.insert(&entity).await {
+            Ok(_) => Ok(value.clone()),
             // Another instance stored one first: that one is the secret.
             Err(StoreError::AlreadyExists) => self.get(name).await?.ok_or(StoreError::NotFound),
             Err(e) => Err(e),

@@ -1,6 +1,7 @@
 //! The fleet core: names, the record, the state machine, the GC rules. Pure: no I/O.
 
 pub mod allocation;
+pub mod autoscale;
 pub mod events;
 pub mod gc;
 pub mod machine;

@@ -210,6 +210,35 @@ pub trait ScheduleStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 }
 
+/// A fleet definition and what the autoscaler remembers of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFleet {
+    pub fleet: crate::fleet::autoscale::Fleet,
+    pub status: crate::fleet::autoscale::FleetStatus,
+}
+
+/// Fleets by name, each read with its ETag so one instance scales a fleet at
+/// a time (the claim is a conditional write); created on first use.
+#[async_trait]
+pub trait FleetDefStore: Send + Sync + 'static {
+    /// Every fleet by name (rows that are not fleets are skipped with a warning).
+    async fn list(&self) -> Result<Vec<Versioned<StoredFleet>>, StoreError>;
+
+    async fn get(
+        &self,
+        name: &crate::fleet::autoscale::FleetName,
+    ) -> Result<Option<Versioned<StoredFleet>>, StoreError>;
+
+    /// Store a new fleet (`AlreadyExists` when the name is taken).
+    async fn insert(&self, fleet: &StoredFleet) -> Result<Etag, StoreError>;
+
+    /// Replace the fleet if it still has `etag` (`PreconditionFailed` otherwise).
+    async fn replace(&self, fleet: &StoredFleet, etag: &Etag) -> Result<Etag, StoreError>;
+
+    /// Delete the fleet; `false` when there was none.
+    async fn delete(&self, name: &crate::fleet::autoscale::FleetName) -> Result<bool, StoreError>;
+}
+
 // ---------------------------------------------------------------------------
 // ContainerPlatform: container groups in ARM.
 // ---------------------------------------------------------------------------

@@ -45,6 +45,7 @@ pub fn build(config: &Config, env: crate::ops::power::SharedEnv) -> Result<App, 
     Ok(App {
         keyring: Arc::new(keyring),
         schedules: Arc::new(store.schedules()),
+        fleets: Arc::new(store.fleets()),
         store: Arc::new(crate::store::Healing::new(store)),
         platform: arm,
         power: Arc::new(power),

@@ -92,9 +92,11 @@ fn host_json_and_function_json_are_what_the_host_needs() {
         names,
         [
             "Allocate",
+            "Autoscale",
             "Create",
             "Delete",
             "Details",
+            "Fleets",
             "GC",
             "List",
             "Monitor",
@@ -118,6 +120,10 @@ fn host_json_and_function_json_are_what_the_host_needs() {
                 assert_eq!(f.trigger["type"], "timerTrigger");
                 assert_eq!(f.trigger["schedule"], "%SCHEDULE_TICK%");
             }
+            "Autoscale" => {
+                assert_eq!(f.trigger["type"], "timerTrigger");
+                assert_eq!(f.trigger["schedule"], "%AUTOSCALE_SCHEDULE%");
+            }
             _ => {
                 assert!(
                     f.forwarded,
@@ -132,8 +138,8 @@ fn host_json_and_function_json_are_what_the_host_needs() {
                     "function"
                 };
                 assert_eq!(f.trigger["authLevel"], level, "{}", f.name);
-                if f.name == "Schedules" {
-                    assert_eq!(f.trigger["route"], "Schedules");
+                if f.name == "Schedules" || f.name == "Fleets" {
+                    assert_eq!(f.trigger["route"], f.name);
                     assert_eq!(f.trigger["methods"], json!(["get", "post", "delete"]));
                 }
             }
@@ -174,6 +180,7 @@ impl Handler {
             .env("FUNCTIONS_WORKER_RUNTIME", "custom")
             .env("GC_SCHEDULE", "0 */1 * * * *")
             .env("SCHEDULE_TICK", "0 * * * * *")
+            .env("AUTOSCALE_SCHEDULE", "*/30 * * * * *")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);

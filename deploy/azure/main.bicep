@@ -21,6 +21,8 @@ param gamesResourceGroup string = resourceGroup().name
 param gcSchedule string = '0 */1 * * * *'
 @description('NCRONTAB (with seconds) of the ScheduleTick timer that applies power schedules')
 param scheduleTick string = '0 * * * * *'
+@description('Autoscaler timer (NCRONTAB with seconds): how often fleets are brought to their buffer.')
+param autoscaleSchedule string = '*/30 * * * * *'
 
 @description('Table that holds the fleet (the original project used ACIDetails).')
 param fleetTable string = 'ACIDetails'
@@ -75,6 +77,7 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'FLEET_TABLE', value: fleetTable }
         { name: 'GC_SCHEDULE', value: gcSchedule }
         { name: 'SCHEDULE_TICK', value: scheduleTick }
+        { name: 'AUTOSCALE_SCHEDULE', value: autoscaleSchedule }
         { name: 'ACI_SET_SESSIONS_URL', value: 'https://${appName}.azurewebsites.net/api/ReportSessions' }
         { name: 'SESSION_TOKEN_KEYS', value: sessionTokenKeys }
       ]

@@ -236,6 +236,23 @@ impl From<crate::ops::schedules::ScheduleOpsError> for ApiError {
     }
 }
 
+impl From<crate::ops::fleets::FleetOpsError> for ApiError {
+    fn from(e: crate::ops::fleets::FleetOpsError) -> Self {
+        use crate::ops::fleets::FleetOpsError;
+        match e {
+            FleetOpsError::Invalid(e) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "InvalidFleet", e.to_string())
+            }
+            FleetOpsError::NotFound(name) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "FleetNotFound",
+                format!("no fleet named {name:?}"),
+            ),
+            FleetOpsError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});

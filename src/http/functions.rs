@@ -373,3 +373,45 @@ pub async fn schedule_tick(
 ) -> Result<InvocationResult, InvocationResult> {
     timer("schedules", req, app.tick(chrono::Utc::now())).await
 }
+
+/// POST /api/Fleets: create or replace a fleet by name → 200 with the fleet,
+/// its servers now and the autoscaler's status. Bad input → 400 naming the field.
+pub async fn put_fleet(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
+    let v: Value = body::parse(&b)?;
+    let stored = app.put_fleet(&v, chrono::Utc::now()).await?;
+    Ok((StatusCode::OK, Json(stored)))
+}
+
+/// GET /api/Fleets: every fleet; `?name=` one (404 when there is none).
+pub async fn get_fleets(
+    State(app): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let now = chrono::Utc::now();
+    let v = match requests::fleet_name(&q, false)? {
+        Some(name) => app.fleet(name, now).await?,
+        None => json!(app.list_fleets(now).await?),
+    };
+    Ok((StatusCode::OK, Json(v)))
+}
+
+/// DELETE /api/Fleets?name=…[&drain=true] → 200, or 404 when there is none.
+pub async fn delete_fleet(
+    State(app): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Answer {
+    let drain = requests::drain(&q)?;
+    let Some(name) = requests::fleet_name(&q, true)? else {
+        return Err(ApiError::bad_request("name: is missing"));
+    };
+    let v = app.delete_fleet(name, drain).await?;
+    Ok((StatusCode::OK, Json(v)))
+}
+
+/// POST /Autoscale: the autoscaler's timer from the host (real clock).
+pub async fn autoscale(
+    State(app): State<AppState>,
+    req: Request,
+) -> Result<InvocationResult, InvocationResult> {
+    timer("autoscale", req, app.autoscale(chrono::Utc::now())).await
+}

@@ -74,12 +74,13 @@ impl Deadline {
 }
 
 /// The HTTP functions, at the path the host forwards them to, and the
-/// non-forwarded ones (Monitor, GC, ScheduleTick) at `/<Name>`.
-pub const HTTP_FUNCTIONS: [&str; 11] = [
+/// non-forwarded ones (Monitor, GC, ScheduleTick, Autoscale) at `/<Name>`.
+pub const HTTP_FUNCTIONS: [&str; 12] = [
     "Allocate",
     "Create",
     "Delete",
     "Details",
+    "Fleets",
     "List",
     "OpenStack",
     "Power",
@@ -88,7 +89,7 @@ pub const HTTP_FUNCTIONS: [&str; 11] = [
     "SetSessions",
     "SetState",
 ];
-pub const INVOKED_FUNCTIONS: [&str; 3] = ["Monitor", "GC", "ScheduleTick"];
+pub const INVOKED_FUNCTIONS: [&str; 4] = ["Monitor", "GC", "ScheduleTick", "Autoscale"];
 
 pub fn router(app: AppState) -> Router {
     router_with(app, false)
@@ -107,6 +108,12 @@ pub fn router_with(app: AppState, keys_required: bool) -> Router {
         .route("/api/Create", post(functions::create))
         .route("/api/Delete", post(functions::delete))
         .route("/api/Details", post(functions::details))
+        .route(
+            "/api/Fleets",
+            get(functions::get_fleets)
+                .post(functions::put_fleet)
+                .delete(functions::delete_fleet),
+        )
         .route("/api/List", get(functions::list).post(functions::list))
         .route("/api/OpenStack", get(openstack::openstack))
         .route("/api/Power", post(functions::power))
@@ -122,6 +129,7 @@ pub fn router_with(app: AppState, keys_required: bool) -> Router {
         .route("/Monitor", post(functions::monitor))
         .route("/GC", post(functions::gc))
         .route("/ScheduleTick", post(functions::schedule_tick))
+        .route("/Autoscale", post(functions::autoscale))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(keys, require_api_key))
@@ -179,7 +187,7 @@ async fn wrong_method(req: Request) -> ApiError {
     let allowed = match req.uri().path() {
         "/api/List" => "GET or POST",
         "/api/OpenStack" => "GET",
-        "/api/Schedules" => "GET, POST or DELETE",
+        "/api/Schedules" | "/api/Fleets" => "GET, POST or DELETE",
         _ => "POST",
     };
     ApiError::new(

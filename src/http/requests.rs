@@ -306,6 +306,34 @@ pub fn schedule_name(q: &std::collections::HashMap<String, String>) -> Result<&s
         })
 }
 
+/// `?name=` of /api/Fleets (required for DELETE, optional for GET).
+pub fn fleet_name(
+    q: &std::collections::HashMap<String, String>,
+    required: bool,
+) -> Result<Option<&str>, ApiError> {
+    match q.get("name").map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        None if required => Err(ApiError::bad_request(
+            "name: is missing; DELETE /api/Fleets?name=<fleet>[&drain=true]",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// `?drain=` of DELETE /api/Fleets: `true` or `false` (default).
+pub fn drain(q: &std::collections::HashMap<String, String>) -> Result<bool, ApiError> {
+    match q
+        .get("drain")
+        .map(|d| d.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "drain: {other:?} is not true or false"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

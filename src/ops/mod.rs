@@ -6,6 +6,7 @@ pub mod allocate;
 pub mod auth;
 pub mod create;
 pub mod delete;
+pub mod fleets;
 pub mod gc;
 pub mod keyring;
 pub mod migrate;
@@ -30,6 +31,8 @@ pub struct App {
     pub power: Arc<crate::ops::power::PowerHub>,
     /// Power schedules, applied by `tick` ([`schedules`]).
     pub schedules: Arc<dyn crate::ports::ScheduleStore>,
+    /// Fleet definitions, scaled by `autoscale` ([`fleets`]).
+    pub fleets: Arc<dyn crate::ports::FleetDefStore>,
     pub settings: Settings,
     /// Signs and checks each game server's session token.
     pub keyring: Arc<keyring::Keyring>,

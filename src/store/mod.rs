@@ -11,11 +11,13 @@
 //! - `healing.rs`: re-creates a lost table on first use.
 //! - `secrets.rs`: secrets gamefleet generated itself (the session-token key), in `<table>Keys`.
 //! - `documents.rs`: the side tables' rows, read and written whole with their ETags (one place for Keys, Schedules, Fleets).
+//! - `fleets.rs`: fleet definitions and the autoscaler's state, in `<table>Fleets`.
 //! - `schedules.rs`: power schedules, their claims and the last action per resource, in `<table>Schedules`.
 
 mod batch;
 mod connection;
 pub mod documents;
+pub mod fleets;
 pub mod healing;
 mod pipeline;
 mod row;

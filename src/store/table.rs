@@ -61,6 +61,8 @@ pub struct TableStore {
     secrets: super::secrets::TableSecrets,
     /// Power schedules (`<table>Schedules`), same account and client.
     schedules: super::schedules::TableSchedules,
+    /// Fleet definitions and the autoscaler's state (`<table>Fleets`).
+    fleets: super::fleets::TableFleets,
 }
 
 impl TableStore {
@@ -82,6 +84,8 @@ impl TableStore {
         connection::validate_table_name(&secrets_table)?;
         let schedules_table = format!("{table}Schedules");
         connection::validate_table_name(&schedules_table)?;
+        let fleets_table = format!("{table}Fleets");
+        connection::validate_table_name(&fleets_table)?;
         let Connection {
             account,
             endpoint,
@@ -102,6 +106,7 @@ impl TableStore {
             pipeline: azure_storage::clients::new_pipeline_from_options(options, credentials),
             secrets: super::secrets::TableSecrets::new(service.table_client(secrets_table)),
             schedules: super::schedules::TableSchedules::new(service.table_client(schedules_table)),
+            fleets: super::fleets::TableFleets::new(service.table_client(fleets_table)),
         })
     }
 
@@ -128,6 +133,11 @@ impl TableStore {
     /// The power schedules, beside this table.
     pub fn schedules(&self) -> super::schedules::TableSchedules {
         self.schedules.clone()
+    }
+
+    /// The fleet definitions, beside this table.
+    pub fn fleets(&self) -> super::fleets::TableFleets {
+        self.fleets.clone()
     }
 
     pub fn table_name(&self) -> &str {

@@ -10,6 +10,7 @@ mod delete;
 mod details;
 mod event_order;
 mod faults;
+mod fleets;
 mod flow;
 mod gc;
 mod health;

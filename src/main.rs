@@ -87,6 +87,13 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// Standby capacity: store, list, show, remove fleets (min, max, buffer,
+    /// cooldown, the Create template), or run one autoscaler tick now (for a
+    /// cron on a VM). Reads AzureWebJobsStorage and FLEET_TABLE like the functions.
+    Fleets {
+        #[command(subcommand)]
+        command: FleetsCommand,
+    },
     /// Move every row the original project wrote under a mixed-case resource
     /// group to gamefleet's key (lower-cased). Idempotent and safe while the
     /// fleet runs; the functions also move such rows when they meet them.
@@ -156,6 +163,31 @@ enum ScheduleCommand {
         json: bool,
     },
     /// Apply every schedule that is due now, once (what the ScheduleTick timer does).
+    Tick,
+}
+
+#[derive(Subcommand)]
+enum FleetsCommand {
+    /// Create or replace a fleet from its JSON definition (the body of
+    /// POST /api/Fleets), read from FILE or from stdin with `-`.
+    Put { file: std::path::PathBuf },
+    /// Every fleet with its servers now (a table, or --json).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One fleet as JSON: the definition, its servers, the autoscaler's status.
+    /// Exit code 1 when there is none by that name.
+    Show { name: String },
+    /// Remove a fleet's definition; its servers stay unless --drain (then each
+    /// is marked and GC deletes it once empty). Exit code 1 when there is none.
+    Rm {
+        name: String,
+        #[arg(long)]
+        drain: bool,
+    },
+    /// Scale every fleet once, now (what the Autoscale timer does). Exit code 1
+    /// when a fleet's run failed.
     Tick,
 }
 
@@ -241,6 +273,10 @@ async fn main() -> ExitCode {
         Command::Schedule { command } => {
             init_tracing("warn");
             schedule(command).await
+        }
+        Command::Fleets { command } => {
+            init_tracing("warn");
+            fleets(command).await
         }
         Command::Power {
             action,
@@ -421,6 +457,94 @@ async fn schedule(command: ScheduleCommand) -> Result<ExitCode, Error> {
             let report = app.tick(now).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn fleets(command: FleetsCommand) -> Result<ExitCode, Error> {
+    use gamefleet::ops::fleets::FleetOpsError;
+    let now = chrono::Utc::now();
+    let config = Config::from_env()?;
+    let app = gamefleet::wiring::build(&config, gamefleet::ops::power::process_env())?;
+    let missing = |n: String| {
+        eprintln!("gamefleet: no fleet named {n}");
+        Ok(ExitCode::FAILURE)
+    };
+    match command {
+        FleetsCommand::Put { file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+            };
+            let body: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
+            let stored = app.put_fleet(&body, now).await?;
+            println!("{}", serde_json::to_string_pretty(&stored)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        FleetsCommand::List { json } => {
+            let all = app.list_fleets(now).await?;
+            if json {
+                println!("{}", serde_json::to_string(&all)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<24} {:<20} {:>4} {:>4} {:<16} {:>8} {:>8} {:>5} {:>6} last run",
+                "name",
+                "resource group",
+                "min",
+                "max",
+                "buffer",
+                "servers",
+                "desired",
+                "busy",
+                "marked"
+            );
+            for f in &all {
+                let st = &f["status"];
+                let n = |v: &serde_json::Value| v.as_u64().map_or("-".into(), |n| n.to_string());
+                println!(
+                    "{:<24} {:<20} {:>4} {:>4} {:<16} {:>8} {:>8} {:>5} {:>6} {}",
+                    f["name"].as_str().unwrap_or("-"),
+                    f["resourceGroup"].as_str().unwrap_or("-"),
+                    n(&f["min"]),
+                    n(&f["max"]),
+                    f["buffer"].to_string(),
+                    n(&st["servers"]["inService"]),
+                    n(&st["desired"]),
+                    n(&st["servers"]["busy"]),
+                    n(&st["servers"]["marked"]),
+                    st["lastRun"]["result"].as_str().unwrap_or("-"),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FleetsCommand::Show { name } => match app.fleet(&name, now).await {
+            Ok(v) => {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(FleetOpsError::NotFound(n)) => missing(n),
+            Err(e) => Err(e.into()),
+        },
+        FleetsCommand::Rm { name, drain } => match app.delete_fleet(&name, drain).await {
+            Ok(v) => {
+                println!("{}", serde_json::to_string(&v)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(FleetOpsError::NotFound(n)) => missing(n),
+            Err(e) => Err(e.into()),
+        },
+        FleetsCommand::Tick => {
+            let report = app.autoscale(now).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(if report.runs.iter().any(|r| r.result == "failed") {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

@@ -582,6 +582,31 @@ async fn lambda_with_table_storage_serves_the_fleet_and_applies_schedules_on_a_t
     assert_eq!(runs.len(), 1, "{report}");
     assert_eq!(group_state(&sim).as_deref(), Some("Stopped"), "{report}");
     assert_eq!(sim.count(gamefleet_sim::Op::Stop), 1);
+
+    // A fleet stored through the function URL; `{"gamefleet": "Autoscale"}` scales it.
+    let fleet = json!({"name": "lambda-fleet", "resourceGroup": "games", "location": "westeurope",
+        "containerGroup": {"properties": {"osType": "Linux", "containers": [{"name": "game",
+            "properties": {"image": "openarena:1", "resources": {"requests": {"cpu": 1, "memoryInGB": 1.5}}}}]}},
+        "maxSessions": 4, "max": 3, "buffer": {"servers": 2}});
+    let (status, v) = url_answer(
+        rt.invoke(
+            &url_event("POST", "/api/Fleets", "", keyed.clone(), Some(&fleet)),
+            Duration::from_secs(30),
+        )
+        .await,
+    );
+    assert_eq!(status, 200, "{v}");
+    let report = rt
+        .invoke(&json!({"gamefleet": "Autoscale"}), Duration::from_secs(30))
+        .await
+        .response();
+    assert_eq!(report["runs"][0]["created"], 2, "{report}");
+    let made = sim
+        .group_names()
+        .into_iter()
+        .filter(|(rg, n)| rg == "games" && n.starts_with("lambda-fleet-"))
+        .count();
+    assert_eq!(made, 2, "{report}");
 }
 
 #[tokio::test]

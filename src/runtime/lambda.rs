@@ -18,8 +18,9 @@
 //! - **The schedule tick**: an EventBridge rule's `Scheduled Event` (`"source":
 //!   "aws.events"`) or `{"gamefleet": "ScheduleTick"}` applies the stored
 //!   schedules that are due (`ops::schedules`), as the ScheduleTick timer does
-//!   under the Functions host; it needs `AzureWebJobsStorage` (the schedules'
-//!   table).
+//!   under the Functions host; `{"gamefleet": "Autoscale"}` and
+//!   `{"gamefleet": "GC"}` run the autoscaler and GC timers. They need
+//!   `AzureWebJobsStorage` (the tables).
 //! - **Deadline**: `Lambda-Runtime-Deadline-Ms` caps every wait, so the answer
 //!   (`timedOut`, 504 for a function-URL request) is sent before Lambda gives up.
 //! - **Init**: a configuration error is posted to `/runtime/init/error` and the
@@ -145,17 +146,39 @@ impl Handler {
             error_type: "InvalidEvent".into(),
             message: format!("the event is not JSON: {e}"),
         })?;
-        if is_schedule_tick(&event) {
+        if let Some(timer) = timer_of(&event) {
             let Some(app) = &self.app else {
+                let (error_type, what) = match timer {
+                    Timer::ScheduleTick => (
+                        "SchedulesNotConfigured",
+                        "a schedule tick needs the schedules' table",
+                    ),
+                    Timer::Autoscale => (
+                        "FleetsNotConfigured",
+                        "an autoscaler tick needs the fleets' table",
+                    ),
+                    Timer::Gc => ("FleetsNotConfigured", "GC needs the fleet table"),
+                };
                 return Err(EventError {
-                    error_type: "SchedulesNotConfigured".into(),
-                    message: "a schedule tick needs the schedules' table: set AzureWebJobsStorage (and FLEET_TABLE)".into(),
+                    error_type: error_type.into(),
+                    message: format!("{what}: set AzureWebJobsStorage (and FLEET_TABLE)"),
                 });
             };
-            let report = app.tick(chrono::Utc::now()).await.map_err(|e| EventError {
+            let unavailable = |e: crate::ports::StoreError| EventError {
                 error_type: "StorageUnavailable".into(),
                 message: e.to_string(),
-            })?;
+            };
+            let now = chrono::Utc::now();
+            let report = match timer {
+                Timer::ScheduleTick => {
+                    serde_json::to_value(app.tick(now).await.map_err(unavailable)?)
+                }
+                Timer::Autoscale => {
+                    serde_json::to_value(app.autoscale(now).await.map_err(unavailable)?)
+                }
+                Timer::Gc => serde_json::to_value(app.gc().await.map_err(unavailable)?),
+            }
+            .unwrap_or_default();
             return Ok(axum::Json(report).into_response());
         }
         if !is_power_request(&event) {
@@ -182,10 +205,26 @@ impl Handler {
     }
 }
 
-/// An EventBridge rule's scheduled event, or gamefleet's own tick event.
-fn is_schedule_tick(event: &Value) -> bool {
-    (event["source"] == "aws.events" && event["detail-type"] == "Scheduled Event")
-        || event["gamefleet"] == "ScheduleTick"
+/// The timers a Lambda runs on EventBridge events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    ScheduleTick,
+    Autoscale,
+    Gc,
+}
+
+/// An EventBridge rule's scheduled event (the schedule tick), or gamefleet's
+/// own `{"gamefleet": "ScheduleTick" | "Autoscale" | "GC"}`.
+fn timer_of(event: &Value) -> Option<Timer> {
+    if event["source"] == "aws.events" && event["detail-type"] == "Scheduled Event" {
+        return Some(Timer::ScheduleTick);
+    }
+    match event["gamefleet"].as_str()? {
+        "ScheduleTick" => Some(Timer::ScheduleTick),
+        "Autoscale" => Some(Timer::Autoscale),
+        "GC" => Some(Timer::Gc),
+        _ => None,
+    }
 }
 
 /// An event naming any of Power's fields (an EventBridge Scheduler target's

@@ -467,3 +467,75 @@ async fn bad_fleets_are_refused_with_the_field_and_nothing_is_stored_or_sent() {
     assert_eq!(t.app.autoscale(Utc::now()).await.unwrap().fleets, 0);
     assert_eq!(t.sim.count(Op::Put), 0);
 }
+
+/// `gamefleet fleets …` as the built binary, on the same table as `t`.
+async fn cli(t: &TestApp, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let azurite = gamefleet_sim::azurite::Azurite::shared().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamefleet"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(t.sim.gamefleet_env(&azurite.connection_string(), &t.table))
+        .env("ARM_WRITE_RATE", "off")
+        .arg("fleets")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_puts_lists_shows_ticks_and_removes_fleets_in_the_functions_table() {
+    let t = TestApp::spawn().await;
+    let def = fleet_body("cli", "games", 1, 3, json!({"slots": 8})).to_string();
+    let (code, out, err) = cli(&t, &["put", "-"], Some(&def)).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let stored: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stored["buffer"], json!({"slots": 8}), "{stored}");
+    // The functions see what the CLI stored; the CLI's tick creates the server.
+    let (_, v) = t.get("/api/Fleets?name=cli").await;
+    assert_eq!(v["min"], 1, "{v}");
+    let (code, out, err) = cli(&t, &["tick"], None).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["runs"][0]["created"], 1, "{report}");
+    assert_eq!(servers(&t, "games", "cli").await.len(), 1);
+    let (code, out, _) = cli(&t, &["list"], None).await;
+    assert!(
+        code == 0 && out.contains("cli") && out.contains("games"),
+        "{out}"
+    );
+    let (code, out, _) = cli(&t, &["show", "cli"], None).await;
+    assert_eq!(code, 0);
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["status"]["servers"]["inService"], 1, "{shown}");
+    // Mistakes: a bad definition (nothing stored), an unknown name.
+    let (code, _, err) = cli(&t, &["put", "-"], Some("{\"name\": \"x\"}")).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("resourceGroup") || err.contains("missing"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&t, &["show", "nope"], None).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no fleet named"), "{err}");
+    let (code, out, err) = cli(&t, &["rm", "cli"], None).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, all) = t.get("/api/Fleets").await;
+    assert_eq!(all, json!([]));
+    let (code, _, _) = cli(&t, &["rm", "cli"], None).await;
+    assert_eq!(code, 1);
+}

@@ -239,6 +239,31 @@ pub trait FleetDefStore: Send + Sync + 'static {
     async fn delete(&self, name: &crate::fleet::autoscale::FleetName) -> Result<bool, StoreError>;
 }
 
+/// One Allocate `requestId` across every instance: claimed (`server` None,
+/// `until` = the claim's lease) before a server is picked, then the server
+/// it got (`until` = its reservation's expiry). Its conditional insert is what
+/// makes the same requestId, sent to two instances at once, reserve once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocationClaim {
+    pub request_id: String,
+    pub server: Option<GroupKey>,
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+#[async_trait]
+pub trait AllocationLedger: Send + Sync + 'static {
+    async fn get(&self, request_id: &str)
+        -> Result<Option<Versioned<AllocationClaim>>, StoreError>;
+    /// `AlreadyExists` when the requestId is claimed already.
+    async fn insert(&self, claim: &AllocationClaim) -> Result<Etag, StoreError>;
+    /// `PreconditionFailed` when the entry changed since `etag`.
+    async fn replace(&self, claim: &AllocationClaim, etag: &Etag) -> Result<Etag, StoreError>;
+    /// Remove the entry if it still has `etag` (a lost race is no error).
+    async fn remove(&self, request_id: &str, etag: &Etag) -> Result<(), StoreError>;
+    /// Delete the entries whose `until` is before `before`; how many.
+    async fn sweep(&self, before: chrono::DateTime<chrono::Utc>) -> Result<usize, StoreError>;
+}
+
 // ---------------------------------------------------------------------------
 // ContainerPlatform: container groups in ARM.
 // ---------------------------------------------------------------------------

@@ -1,6 +1,10 @@
 //! Allocate: hand the matchmaker a server with `players` free slots and hold
 //! them with a conditional write, so two allocators never fill the same slot.
 //!
+//! 0. Claim the `requestId` in the ledger (`<table>Allocations`, a
+//!    conditional insert), so the same requestId sent to two instances at
+//!    once reserves once: the second finds the claim, waits for the server
+//!    it names, and answers that (see [`App::allocate`]).
 //! 1. Read the Running servers (of the resource group, if asked): from this
 //!    process's snapshot when it is younger than [`SNAPSHOT_FOR`], else one
 //!    list that concurrent allocators wait for together (single flight). A
@@ -20,7 +24,7 @@
 use super::{App, OpsError};
 use crate::fleet::allocation::{fits, rank, AllocateRequest, Reservation, PICK_AMONG};
 use crate::fleet::{GroupRecord, GroupState, Versioned};
-use crate::ports::{ListQuery, StoreError};
+use crate::ports::{AllocationClaim, ListQuery, StoreError};
 use std::time::Duration;
 
 /// Writes one Allocate tries before it answers `AllocationContention`.
@@ -71,8 +75,128 @@ pub struct Allocation {
     pub new: bool,
 }
 
+/// How long a claimed requestId is held by the instance allocating it; a
+/// claim older than this (its instance died) is taken over.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(10);
+/// How long a request waits for another instance allocating the same
+/// requestId before it answers `AllocationContention`.
+pub const WAIT_FOR_CLAIM: Duration = Duration::from_secs(2);
+
 impl App {
+    /// Allocate once per `requestId` across every instance: the requestId is
+    /// claimed in the ledger (a conditional insert) before a server is
+    /// picked, and the ledger then names the server it got. The same
+    /// requestId again, at any instance, gets that server and reserves
+    /// nothing; sent twice at once, the second waits for the first.
     pub async fn allocate(&self, req: &AllocateRequest) -> Result<Allocation, OpsError> {
+        let lease = chrono::Duration::from_std(CLAIM_LEASE)
+            .unwrap_or_else(|_| chrono::Duration::seconds(10));
+        let waited_from = std::time::Instant::now();
+        for _ in 0..MAX_ATTEMPTS {
+            let now = crate::fleet::record::now();
+            let claim = AllocationClaim {
+                request_id: req.request_id.clone(),
+                server: None,
+                until: now + lease,
+            };
+            let etag = match self.ledger.insert(&claim).await {
+                Ok(etag) => etag,
+                Err(StoreError::AlreadyExists) => {
+                    let Some(entry) = self.ledger.get(&req.request_id).await? else {
+                        continue; // removed meanwhile: claim it again
+                    };
+                    match (&entry.value.server, entry.value.until > now) {
+                        (Some(key), true) => {
+                            if let Some(again) = self.reservation_of(key, &req.request_id).await? {
+                                return Ok(again);
+                            }
+                        }
+                        (None, true) => {
+                            if waited_from.elapsed() >= WAIT_FOR_CLAIM {
+                                return Err(OpsError::Unavailable {
+                                    code: "AllocationContention",
+                                    message: format!(
+                                        "requestId {} is being allocated by another request; try again",
+                                        req.request_id
+                                    ),
+                                    retry_after: Duration::from_secs(1),
+                                });
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                        // Lapsed: the reservation expired or its server is gone, or
+                        // the instance that claimed it died.
+                        _ => {}
+                    }
+                    match self.ledger.replace(&claim, &entry.etag).await {
+                        Ok(etag) => etag,
+                        Err(StoreError::PreconditionFailed) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            };
+            return self.allocate_claimed(req, etag).await;
+        }
+        Err(OpsError::Unavailable {
+            code: "AllocationContention",
+            message: format!("requestId {} is contended; try again", req.request_id),
+            retry_after: Duration::from_secs(1),
+        })
+    }
+
+    /// The live reservation of `request_id` on `key`, read from the row.
+    async fn reservation_of(
+        &self,
+        key: &crate::fleet::GroupKey,
+        request_id: &str,
+    ) -> Result<Option<Allocation>, OpsError> {
+        let now = crate::fleet::record::now();
+        Ok(self.store.get(key).await?.and_then(|v| {
+            v.value
+                .capacity
+                .find(request_id, now)
+                .cloned()
+                .map(|r| Allocation {
+                    server: v.value,
+                    reservation: r,
+                    new: false,
+                })
+        }))
+    }
+
+    /// Allocate a claimed requestId; the ledger then names the server (or
+    /// forgets the claim when nothing was reserved).
+    async fn allocate_claimed(
+        &self,
+        req: &AllocateRequest,
+        claim: crate::fleet::Etag,
+    ) -> Result<Allocation, OpsError> {
+        let result = self.allocate_unclaimed(req).await;
+        match &result {
+            Ok(a) => {
+                let done = AllocationClaim {
+                    request_id: req.request_id.clone(),
+                    server: Some(a.server.key.clone()),
+                    until: a.reservation.expires_at,
+                };
+                if let Err(e) = self.ledger.replace(&done, &claim).await {
+                    // The reservation stands; only a retry of this requestId at
+                    // another instance could now reserve again.
+                    tracing::warn!(request = %req.request_id, error = %e, "could not record the allocation in the ledger");
+                }
+            }
+            Err(_) => {
+                if let Err(e) = self.ledger.remove(&req.request_id, &claim).await {
+                    tracing::warn!(request = %req.request_id, error = %e, "could not release an allocation claim; it lapses by itself");
+                }
+            }
+        }
+        result
+    }
+
+    async fn allocate_unclaimed(&self, req: &AllocateRequest) -> Result<Allocation, OpsError> {
         // A snapshot may not know a server made since: "nothing fits" is
         // only answered from a list read for this request.
         match self.allocate_from(req, false).await {

@@ -53,9 +53,23 @@ pub struct GcReport {
     /// Running servers silent past `HEALTH_TIMEOUT` with 0 sessions and no
     /// reservation, marked for deletion (and collected by this same run).
     pub unhealthy_marked: usize,
+    /// Allocate's ledger entries past their reservation, removed.
+    pub allocations_swept: usize,
     /// The reconcile pass that ran first, if one was due.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconcile: Option<super::reconcile::ReconcileReport>,
+}
+
+impl App {
+    /// Forget the requestIds whose reservation expired over a minute ago (a
+    /// retry after that allocates anew). Best effort: the next run tries again.
+    async fn sweep_ledger(&self) -> usize {
+        let before = crate::fleet::record::now() - chrono::Duration::minutes(1);
+        self.ledger.sweep(before).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not sweep Allocate's ledger; the next GC will");
+            0
+        })
+    }
 }
 
 enum One {
@@ -70,6 +84,7 @@ impl App {
     pub async fn gc(&self) -> Result<GcReport, StoreError> {
         let reconciled = self.reconcile_if_due().await;
         let unhealthy_marked = self.mark_unhealthy().await;
+        let allocations_swept = self.sweep_ledger().await;
         let listed = self.store.list(&ListQuery::GcCandidates).await?;
         // Rows the original wrote under another spelling: moved to the canonical key first.
         let candidates = match self.adopt_all(listed.clone()).await {
@@ -87,6 +102,7 @@ impl App {
             examined: candidates.len(),
             reconcile: reconciled,
             unhealthy_marked,
+            allocations_swept,
             ..Default::default()
         };
         // At most GC_CONCURRENCY groups between their claim and ARM's answer;

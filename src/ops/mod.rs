@@ -33,6 +33,8 @@ pub struct App {
     pub schedules: Arc<dyn crate::ports::ScheduleStore>,
     /// Fleet definitions, scaled by `autoscale` ([`fleets`]).
     pub fleets: Arc<dyn crate::ports::FleetDefStore>,
+    /// Allocate's requestIds across instances ([`allocate`]).
+    pub ledger: Arc<dyn crate::ports::AllocationLedger>,
     pub settings: Settings,
     /// Signs and checks each game server's session token.
     pub keyring: Arc<keyring::Keyring>,

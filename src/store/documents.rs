@@ -52,12 +52,18 @@ impl Documents {
 
     /// Every row of partition `pk` (none when the table does not exist).
     pub async fn list(&self, pk: &str) -> Result<Vec<Row>, StoreError> {
+        self.query(format!("PartitionKey eq '{}'", pk.replace('\'', "''")))
+            .await
+    }
+
+    /// The rows matching an OData `filter` (none when the table does not exist).
+    pub async fn query(&self, filter: String) -> Result<Vec<Row>, StoreError> {
         let (ctx, retry_after) = call_context();
         let mut pages = self
             .table
             .query()
             .context(ctx)
-            .filter(format!("PartitionKey eq '{}'", pk.replace('\'', "''")))
+            .filter(filter)
             .into_stream::<Entity>();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
@@ -148,11 +154,31 @@ impl Documents {
 
     /// Delete the row; `false` when there was none.
     pub async fn delete(&self, pk: &str, rk: &str) -> Result<bool, StoreError> {
+        self.delete_if(pk, rk, IfMatchCondition::Any).await
+    }
+
+    /// Delete the row if it still has `etag`: `PreconditionFailed` when it
+    /// changed, `false` when there was none.
+    pub async fn delete_at(&self, pk: &str, rk: &str, etag: &Etag) -> Result<bool, StoreError> {
+        self.delete_if(
+            pk,
+            rk,
+            IfMatchCondition::Etag(azure_core::Etag::from(etag.as_str())),
+        )
+        .await
+    }
+
+    async fn delete_if(
+        &self,
+        pk: &str,
+        rk: &str,
+        condition: IfMatchCondition,
+    ) -> Result<bool, StoreError> {
         let (ctx, retry_after) = call_context();
         match self
             .entity(pk, rk)
             .delete()
-            .if_match(IfMatchCondition::Any)
+            .if_match(condition)
             .context(ctx)
             .await
         {

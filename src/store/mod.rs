@@ -11,9 +11,11 @@
 //! - `healing.rs`: re-creates a lost table on first use.
 //! - `secrets.rs`: secrets gamefleet generated itself (the session-token key), in `<table>Keys`.
 //! - `documents.rs`: the side tables' rows, read and written whole with their ETags (one place for Keys, Schedules, Fleets).
+//! - `allocations.rs`: Allocate's requestIds (claimed, then the server they got), in `<table>Allocations`.
 //! - `fleets.rs`: fleet definitions and the autoscaler's state, in `<table>Fleets`.
 //! - `schedules.rs`: power schedules, their claims and the last action per resource, in `<table>Schedules`.
 
+pub mod allocations;
 mod batch;
 mod connection;
 pub mod documents;

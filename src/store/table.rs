@@ -63,6 +63,8 @@ pub struct TableStore {
     schedules: super::schedules::TableSchedules,
     /// Fleet definitions and the autoscaler's state (`<table>Fleets`).
     fleets: super::fleets::TableFleets,
+    /// Allocate's requestIds across instances (`<table>Allocations`).
+    ledger: super::allocations::TableLedger,
 }
 
 impl TableStore {
@@ -86,6 +88,8 @@ impl TableStore {
         connection::validate_table_name(&schedules_table)?;
         let fleets_table = format!("{table}Fleets");
         connection::validate_table_name(&fleets_table)?;
+        let ledger_table = format!("{table}Allocations");
+        connection::validate_table_name(&ledger_table)?;
         let Connection {
             account,
             endpoint,
@@ -107,6 +111,7 @@ impl TableStore {
             secrets: super::secrets::TableSecrets::new(service.table_client(secrets_table)),
             schedules: super::schedules::TableSchedules::new(service.table_client(schedules_table)),
             fleets: super::fleets::TableFleets::new(service.table_client(fleets_table)),
+            ledger: super::allocations::TableLedger::new(service.table_client(ledger_table)),
         })
     }
 
@@ -138,6 +143,11 @@ impl TableStore {
     /// The fleet definitions, beside this table.
     pub fn fleets(&self) -> super::fleets::TableFleets {
         self.fleets.clone()
+    }
+
+    /// Allocate's requestIds, beside this table.
+    pub fn ledger(&self) -> super::allocations::TableLedger {
+        self.ledger.clone()
     }
 
     pub fn table_name(&self) -> &str {

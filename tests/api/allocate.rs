@@ -288,3 +288,52 @@ async fn racing_allocators_on_two_instances_never_hand_out_a_slot_twice() {
         assert_eq!(per_server.get(&name), Some(&10), "{per_server:?}");
     }
 }
+
+#[tokio::test]
+async fn one_request_id_sent_to_two_instances_at_once_reserves_once() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_sharing(&a).await;
+    for i in 0..4 {
+        server(&a, "arena", &format!("s{i}"), 4, json!({}), "westeurope").await;
+    }
+    // Both instances have read the servers (their snapshots know no reservation).
+    for t in [&a, &b] {
+        let (s, v) = allocate(t, json!({"requestId": "warm", "players": 1})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    // 4 servers × 4 slots: 7 rounds of 2 players fit (one slot went to "warm" twice).
+    for round in 0..7 {
+        let id = format!("twice-{round}");
+        let body = json!({"requestId": id, "players": 2, "strategy": "Distributed"});
+        let ((sa, va), (sb, vb)) = tokio::join!(allocate(&a, body.clone()), allocate(&b, body));
+        assert_eq!((sa, sb), (StatusCode::OK, StatusCode::OK), "{va} {vb}");
+        assert_eq!(
+            va["containerGroupName"], vb["containerGroupName"],
+            "{va} {vb}"
+        );
+        // Reserved on that one server only, once.
+        let (_, list) = a.get("/api/List?resourceGroup=arena").await;
+        let holding: Vec<&Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| {
+                let row = g["containerGroupName"].as_str().unwrap();
+                row == va["containerGroupName"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(holding.len(), 1);
+        let mut total = 0;
+        for name in ["s0", "s1", "s2", "s3"] {
+            let r = a.row("arena", name).await.unwrap();
+            total += r
+                .capacity
+                .reservations
+                .iter()
+                .filter(|x| x.request_id == id)
+                .map(|x| x.players)
+                .sum::<u32>();
+        }
+        assert_eq!(total, 2, "{id} reserved {total} players in all");
+    }
+}

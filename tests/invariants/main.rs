@@ -7,4 +7,5 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod capacity;
 mod races;

@@ -341,7 +341,7 @@ async fn allocators_autoscaler_heartbeats_and_gc_across_three_processes_keep_eve
         task.await.unwrap();
     }
 
-    let log = race.log.lock().unwrap();
+    let log = std::mem::take(&mut *race.log.lock().unwrap());
     let allocated = race.allocated.load(Relaxed);
     eprintln!(
         "capacity invariants: {allocated} allocations, {} NoCapacity, {} servers reported, {} samples, max in service {}",

@@ -10,6 +10,7 @@
 //! a second process.
 
 mod allocation;
+mod autoscale;
 mod coldstart;
 mod load;
 mod pacing;
@@ -70,6 +71,7 @@ enum Section {
     Scale,
     Allocation,
     Pacing,
+    Autoscale,
 }
 
 /// What one mode measures.
@@ -193,7 +195,9 @@ async fn bench(cli: Cli) -> Result<()> {
             Section::Roundtrips,
             Section::Throughput,
             Section::Scale,
+            Section::Allocation,
             Section::Pacing,
+            Section::Autoscale,
         ]
     } else {
         cli.only.clone()
@@ -563,6 +567,54 @@ async fn bench(cli: Cli) -> Result<()> {
             notes.push(format!(
                 "**ARM pacing: {:.3} of the allowed write rate with the pacer on** (target 0.95): see the pacing section.",
                 p.on.ratio.median()
+            ));
+        }
+    }
+
+    if sections.contains(&Section::Autoscale) {
+        eprintln!("autoscale");
+        let minutes = if cli.quick { 360 } else { 1440 };
+        let d = autoscale::run(&azurite_conn, minutes).await?;
+        let mut t = Table::new(&[
+            "simulated",
+            "peak players",
+            "matches",
+            "refused under max",
+            "refused at max",
+            "server-hours",
+            "lower bound",
+            "ratio",
+            "peak servers",
+            "created / unmarked / marked",
+            "failed creates",
+            "wall time",
+        ]);
+        t.row(vec![
+            format!("{} h", minutes / 60),
+            d.peak_players.to_string(),
+            thousands(d.matches),
+            d.refused_under_max.to_string(),
+            (d.refused - d.refused_under_max).to_string(),
+            format!("{:.1}", d.server_hours),
+            format!("{:.1}", d.lower_bound_hours),
+            format!("{:.2}", d.server_hours / d.lower_bound_hours.max(f64::MIN_POSITIVE)),
+            d.peak_servers.to_string(),
+            format!("{} / {} / {}", d.created, d.unmarked, d.marked),
+            d.failed_creates.to_string(),
+            format!("{:.0} s", d.wall.as_secs_f64()),
+        ]);
+        let _ = writeln!(
+            doc,
+            "#### Autoscaler: a day in fast time\n\nOne fleet ({} slots per server, buffer 25 % of slots, min 2, max {}, cooldown 10 min), one step per simulated minute: Event Grid events to Monitor (a server created in one minute runs the next), the Autoscale timer on the simulated clock, players in matches of {} placed on the fullest Running server with room (SetSessions) or refused, then GC. Demand: diurnal (150 at 04:00 to 1,000 at 16:00) plus spikes of +300 at 12:00 and +400 at 20:30, each ramping over 5 minutes. Lower bound: each minute, the fewest servers that hold that minute's players.\n\n{}",
+            autoscale::SLOTS,
+            autoscale::MAX,
+            autoscale::MATCH,
+            t.render()
+        );
+        if d.refused_under_max > 0 {
+            notes.push(format!(
+                "**Autoscaler: {} matches refused while the fleet was under max** (must be 0).",
+                d.refused_under_max
             ));
         }
     }

@@ -59,6 +59,9 @@ pub struct SessionWrite {
     pub etag: Etag,
     /// The server reported it itself (ReportSessions): also its heartbeat.
     pub heartbeat: bool,
+    /// The reservations the row keeps after this write, when it changes them
+    /// (a report confirming players who joined); `None` = left as they are.
+    pub reservations: Option<Vec<crate::fleet::allocation::Reservation>>,
 }
 
 /// Result of one entity-group transaction (all or nothing).
@@ -247,6 +250,8 @@ pub trait FleetDefStore: Send + Sync + 'static {
 pub struct AllocationClaim {
     pub request_id: String,
     pub server: Option<GroupKey>,
+    /// Players the request reserved (0 while claimed).
+    pub players: u32,
     pub until: chrono::DateTime<chrono::Utc>,
 }
 

@@ -137,7 +137,9 @@ pub async fn run(azurite_conn: &str, minutes: usize) -> Result<DayRun> {
         }
         let mut changed: HashMap<GroupKey, u32> = HashMap::new();
         while playing > want {
-            let Some((k, n)) = matches.pop_front() else { break };
+            let Some((k, n)) = matches.pop_front() else {
+                break;
+            };
             playing -= n;
             let left = on.entry(k.clone()).or_default();
             *left = left.saturating_sub(n);

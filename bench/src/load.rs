@@ -258,6 +258,7 @@ async fn one(
             }
             let write = SessionWrite {
                 heartbeat: false,
+                reservations: None,
                 name,
                 active_sessions: ActiveSessions::new(fastrand::u32(0..64))
                     .map_err(|e| e.to_string())?,

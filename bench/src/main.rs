@@ -597,7 +597,10 @@ async fn bench(cli: Cli) -> Result<()> {
             (d.refused - d.refused_under_max).to_string(),
             format!("{:.1}", d.server_hours),
             format!("{:.1}", d.lower_bound_hours),
-            format!("{:.2}", d.server_hours / d.lower_bound_hours.max(f64::MIN_POSITIVE)),
+            format!(
+                "{:.2}",
+                d.server_hours / d.lower_bound_hours.max(f64::MIN_POSITIVE)
+            ),
             d.peak_servers.to_string(),
             format!("{} / {} / {}", d.created, d.unmarked, d.marked),
             d.failed_creates.to_string(),

@@ -97,6 +97,7 @@ impl App {
             let claim = AllocationClaim {
                 request_id: req.request_id.clone(),
                 server: None,
+                players: 0,
                 until: now + lease,
             };
             let etag = match self.ledger.insert(&claim).await {
@@ -107,7 +108,7 @@ impl App {
                     };
                     match (&entry.value.server, entry.value.until > now) {
                         (Some(key), true) => {
-                            if let Some(again) = self.reservation_of(key, &req.request_id).await? {
+                            if let Some(again) = self.reservation_of(key, &entry.value).await? {
                                 return Ok(again);
                             }
                         }
@@ -146,23 +147,32 @@ impl App {
         })
     }
 
-    /// The live reservation of `request_id` on `key`, read from the row.
+    /// The allocation `entry` names, read from its server's row: its live
+    /// reservation, or — once the server's own report confirmed the players
+    /// and the reservation is gone — the server as long as it still takes
+    /// players. `None` when the server is gone or leaving (allocate anew).
     async fn reservation_of(
         &self,
         key: &crate::fleet::GroupKey,
-        request_id: &str,
+        entry: &AllocationClaim,
     ) -> Result<Option<Allocation>, OpsError> {
         let now = crate::fleet::record::now();
-        Ok(self.store.get(key).await?.and_then(|v| {
-            v.value
-                .capacity
-                .find(request_id, now)
-                .cloned()
-                .map(|r| Allocation {
-                    server: v.value,
-                    reservation: r,
-                    new: false,
-                })
+        let Some(v) = self.store.get(key).await? else {
+            return Ok(None);
+        };
+        let reservation = match v.value.capacity.find(&entry.request_id, now) {
+            Some(r) => r.clone(),
+            None if v.value.state == GroupState::Running => Reservation {
+                request_id: entry.request_id.clone(),
+                players: entry.players,
+                expires_at: entry.until,
+            },
+            None => return Ok(None),
+        };
+        Ok(Some(Allocation {
+            server: v.value,
+            reservation,
+            new: false,
         }))
     }
 
@@ -179,6 +189,7 @@ impl App {
                 let done = AllocationClaim {
                     request_id: req.request_id.clone(),
                     server: Some(a.server.key.clone()),
+                    players: a.reservation.players,
                     until: a.reservation.expires_at,
                 };
                 if let Err(e) = self.ledger.replace(&done, &claim).await {

@@ -10,6 +10,7 @@
 //! only after the batch that carries it committed.
 
 use super::{App, OpsError, MAX_CONFLICT_RETRIES};
+use crate::fleet::allocation::Reservation;
 use crate::fleet::{ActiveSessions, ContainerGroupName, GroupKey, ResourceGroup};
 use crate::ports::{BatchOutcome, SessionWrite, StoreError, MAX_BATCH};
 use futures::stream::{self, StreamExt};
@@ -208,33 +209,37 @@ impl App {
                         code: "GroupDeleting",
                         message: format!("container group {rg}/{name} is being deleted; its session count can no longer change"),
                     }))),
-                    Some(row) => writable.push(((i, name, n), row.etag.clone())),
+                    Some(row) => {
+                        let confirmed = if heartbeat { confirm(&row.value, n) } else { None };
+                        writable.push(((i, name, n), row.etag.clone(), confirmed))
+                    }
                 }
             }
             for chunk in writable.chunks(MAX_BATCH) {
                 let writes: Vec<SessionWrite> = chunk
                     .iter()
-                    .map(|((_, name, n), etag)| SessionWrite {
+                    .map(|((_, name, n), etag, confirmed)| SessionWrite {
                         heartbeat,
                         name: name.clone(),
                         active_sessions: *n,
                         etag: etag.clone(),
+                        reservations: confirmed.clone(),
                     })
                     .collect();
                 match self.store.write_sessions(rg, &writes).await {
                     Ok(BatchOutcome::Applied(_)) => done.extend(
                         chunk
                             .iter()
-                            .map(|((i, _, _), _)| (*i, Ok(ItemResult::Applied))),
+                            .map(|((i, _, _), _, _)| (*i, Ok(ItemResult::Applied))),
                     ),
                     // A row changed or vanished since the read: nothing in this batch applied; read again.
                     Ok(BatchOutcome::Failed {
                         error: StoreError::PreconditionFailed | StoreError::NotFound,
                         ..
-                    }) => pending.extend(chunk.iter().map(|(item, _)| item.clone())),
+                    }) => pending.extend(chunk.iter().map(|(item, _, _)| item.clone())),
                     Ok(BatchOutcome::Failed { index, error }) => {
                         tracing::error!(resource_group = %rg, index, error = %error, "session batch refused");
-                        done.extend(chunk.iter().map(|((i, _, _), _)| {
+                        done.extend(chunk.iter().map(|((i, _, _), _, _)| {
                             (
                                 *i,
                                 Err(StoreError::Rejected {
@@ -246,7 +251,7 @@ impl App {
                     }
                     Err(e) => {
                         let msg = e.to_string();
-                        done.extend(chunk.iter().map(|((i, _, _), _)| {
+                        done.extend(chunk.iter().map(|((i, _, _), _, _)| {
                             (
                                 *i,
                                 Err(match &e {
@@ -273,4 +278,30 @@ impl App {
         }))));
         done
     }
+}
+
+/// A server's own report of `n` players confirms the reservations of the
+/// players who joined since its last count: the oldest live ones whose
+/// players fit in the rise. Returns the reservations the row keeps, or `None`
+/// when the report confirms none (nothing to write).
+fn confirm(row: &crate::fleet::GroupRecord, n: ActiveSessions) -> Option<Vec<Reservation>> {
+    let now = crate::fleet::record::now();
+    let mut rise = n.get().saturating_sub(row.active_sessions.get());
+    let mut live: Vec<Reservation> = row.capacity.live(now).cloned().collect();
+    if rise == 0 || live.is_empty() {
+        return None;
+    }
+    live.sort_by_key(|r| r.expires_at);
+    let before = live.len();
+    live.retain(|r| {
+        if r.players <= rise {
+            rise -= r.players;
+            false
+        } else {
+            // Kept: and no younger one skips the queue past it.
+            rise = 0;
+            true
+        }
+    });
+    (live.len() < before).then_some(live)
 }

@@ -3,7 +3,7 @@
 //! over [`SHARDS`] partitions (`alloc-0` … `alloc-f`, by a hash of the
 //! requestId) so that many allocators do not share one partition's limit;
 //! RowKey = the requestId. Columns: `Server` (`resource group/name`, missing
-//! while claimed) and `Until` (Edm.DateTime: the claim's lease, then the
+//! while claimed), `Players` and `Until` (Edm.DateTime: the claim's lease, then the
 //! reservation's expiry). GC sweeps the entries whose `Until` has passed.
 
 use super::documents::Documents;
@@ -41,6 +41,7 @@ fn to_entity(c: &AllocationClaim) -> Value {
         "RowKey": c.request_id,
         "Until": time(c.until),
         "Until@odata.type": "Edm.DateTime",
+        "Players": c.players,
     });
     if let Some(k) = &c.server {
         e["Server"] = json!(format!("{}/{}", k.resource_group.as_str(), k.name.as_str()));
@@ -75,6 +76,11 @@ fn from_entity(e: &Entity) -> Result<AllocationClaim, StoreError> {
     Ok(AllocationClaim {
         request_id: id.to_owned(),
         server,
+        players: e
+            .get("Players")
+            .and_then(Value::as_u64)
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or(0),
         until,
     })
 }
@@ -157,6 +163,7 @@ mod tests {
                 ResourceGroup::parse("games").unwrap(),
                 ContainerGroupName::parse("arena-1").unwrap(),
             )),
+            players: 3,
             until: DateTime::parse_from_rfc3339("2026-12-02T12:00:00.123456Z")
                 .unwrap()
                 .with_timezone(&Utc),

@@ -147,7 +147,12 @@ fn capacity_of(e: &Entity) -> crate::fleet::allocation::Capacity {
 }
 
 /// The MERGE body of one session write.
-pub(crate) fn sessions_patch(n: ActiveSessions, now: DateTime<Utc>, heartbeat: bool) -> String {
+pub(crate) fn sessions_patch(
+    n: ActiveSessions,
+    now: DateTime<Utc>,
+    heartbeat: bool,
+    reservations: Option<&[crate::fleet::allocation::Reservation]>,
+) -> String {
     let mut patch = json!({
         "ActiveSessions": n.get(),
         "SessionsUpdatedAt": edm_datetime(now),
@@ -156,6 +161,10 @@ pub(crate) fn sessions_patch(n: ActiveSessions, now: DateTime<Utc>, heartbeat: b
     if heartbeat {
         patch["HeartbeatAt"] = json!(edm_datetime(now));
         patch["HeartbeatAt@odata.type"] = json!(EDM_DATETIME);
+    }
+    if let Some(r) = reservations {
+        // A MERGE cannot remove a property: none left is "[]".
+        patch["Reservations"] = json!(json!(r).to_string());
     }
     patch.to_string()
 }

@@ -281,7 +281,12 @@ impl TableStore {
                 .entity_url(resource_group.key(), w.name.as_str())
                 .to_string(),
             if_match: Some(w.etag.as_str().to_owned()),
-            body: Some(row::sessions_patch(w.active_sessions, now, w.heartbeat)),
+            body: Some(row::sessions_patch(
+                w.active_sessions,
+                now,
+                w.heartbeat,
+                w.reservations.as_deref(),
+            )),
         }
     }
     /// One row by its exact keys.

@@ -155,6 +155,7 @@ async fn odd_but_legal_resource_group_names_work_everywhere() {
             &rg(group),
             &[SessionWrite {
                 heartbeat: false,
+                reservations: None,
                 name: name("cg-1"),
                 active_sessions: ActiveSessions::new(5).unwrap(),
                 etag: e1,
@@ -434,6 +435,7 @@ fn writes(rows: &[Versioned<GroupRecord>], sessions: impl Fn(usize) -> u32) -> V
         .enumerate()
         .map(|(i, r)| SessionWrite {
             heartbeat: false,
+            reservations: None,
             name: r.value.key.name.clone(),
             active_sessions: ActiveSessions::new(sessions(i)).unwrap(),
             etag: r.etag.clone(),
@@ -573,6 +575,7 @@ async fn oversized_or_duplicate_batches_are_refused_without_sending() {
     let store = store_at(&dead_connection_string(), "ACIDetails");
     let w = SessionWrite {
         heartbeat: false,
+        reservations: None,
         name: name("cg-1"),
         active_sessions: ActiveSessions::ZERO,
         etag: Etag("W/\"x\"".into()),
@@ -580,6 +583,7 @@ async fn oversized_or_duplicate_batches_are_refused_without_sending() {
     let many: Vec<_> = (0..=MAX_BATCH)
         .map(|i| SessionWrite {
             heartbeat: false,
+            reservations: None,
             name: name(&format!("cg-{i}")),
             ..w.clone()
         })
@@ -735,6 +739,7 @@ async fn nothing_listening_is_unavailable_within_3_seconds() {
     assert_unavailable_quickly("list", store.list(&ListQuery::GcCandidates)).await;
     let w = SessionWrite {
         heartbeat: false,
+        reservations: None,
         name: name("cg-1"),
         active_sessions: ActiveSessions::ZERO,
         etag,
@@ -768,6 +773,7 @@ async fn storage_outage_and_recovery_on_a_private_azurite() {
     azurite.restart().await.unwrap();
     let w = SessionWrite {
         heartbeat: false,
+        reservations: None,
         name: name("cg-1"),
         active_sessions: ActiveSessions::ZERO,
         etag: Etag("W/\"x\"".into()),

@@ -337,3 +337,62 @@ async fn one_request_id_sent_to_two_instances_at_once_reserves_once() {
         assert_eq!(total, 2, "{id} reserved {total} players in all");
     }
 }
+
+async fn report(t: &TestApp, rg: &str, name: &str, n: u32) {
+    let token = t.app.keyring.issue(&key(rg, name)).await.unwrap();
+    let r = t
+        .http
+        .post(format!("{}/api/ReportSessions", t.base))
+        .bearer_auth(token)
+        .json(&json!({"resourceGroup": rg, "containerGroupName": name, "activeSessions": n}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn reserved(t: &TestApp, name: &str) -> (u64, u64) {
+    let (_, list) = t.get("/api/List?resourceGroup=arena").await;
+    let g = listed(&list, name);
+    (
+        g["activeSessions"].as_u64().unwrap(),
+        g["reserved"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_servers_own_report_confirms_the_oldest_reservations_its_rise_covers() {
+    let t = TestApp::spawn().await;
+    server(&t, "arena", "c1", 8, json!({}), "westeurope").await;
+    for (id, players) in [("r1", 2), ("r2", 3)] {
+        let (s, v) = allocate(&t, json!({"requestId": id, "players": players})).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    assert_eq!(reserved(&t, "c1").await, (0, 5));
+    // r1's two players arrived: the server says 2.
+    report(&t, "arena", "c1", 2).await;
+    assert_eq!(
+        reserved(&t, "c1").await,
+        (2, 3),
+        "r1 confirmed, r2 still held"
+    );
+    // The matchmaker's own count confirms nothing.
+    let (s, v) = t.set_sessions(&[("arena", "c1", 5)]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(reserved(&t, "c1").await, (5, 3));
+    // A rise of 1 does not cover r2's 3 players.
+    report(&t, "arena", "c1", 6).await;
+    assert_eq!(reserved(&t, "c1").await, (6, 3));
+    report(&t, "arena", "c1", 0).await;
+    report(&t, "arena", "c1", 3).await;
+    assert_eq!(reserved(&t, "c1").await, (3, 0), "r2 confirmed");
+    // r1 again, after its players joined: the same server, nothing reserved anew.
+    let (s, v) = allocate(&t, json!({"requestId": "r1", "players": 2})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["containerGroupName"].as_str(), v["reserved"].as_u64()),
+        (Some("c1"), Some(2)),
+        "{v}"
+    );
+    assert_eq!(reserved(&t, "c1").await, (3, 0));
+}

@@ -2,13 +2,15 @@
 //! (this test's in-process app, which also takes the simulator's Event Grid
 //! deliveries, and two more of the built binary, as the Functions host scales
 //! out): allocators (some resending their requestId to another process),
-//! game servers reporting their players (their heartbeat; a quarter of them
+//! game servers reporting the players who joined them (their heartbeat,
+//! which confirms the reservations those players held; a quarter of them
 //! fall silent after one report and turn Unhealthy), the Autoscale timer and
 //! GC fired at random processes, all racing on one fleet. Checked:
 //!
 //! - (a) no slot handed out twice: on every server, the players of the
-//!   acknowledged allocations (distinct requestIds, all still reserved:
-//!   `ALLOCATION_TTL` outlasts the run) never exceed `maxSessions`;
+//!   acknowledged allocations (distinct requestIds; each still reserved —
+//!   `ALLOCATION_TTL` outlasts the run — or confirmed by the server's report,
+//!   and no player leaves) never exceed `maxSessions`;
 //! - (b) a requestId sent again gets the same server and reserves nothing more;
 //! - (c) no server holding an acknowledged reservation was deleted, and every
 //!   deleted server's last acknowledged player count was 0;
@@ -201,7 +203,17 @@ async fn game_servers(r: Arc<Race>, seed: u64) {
             if silent.contains(&name) || !r.running() {
                 continue;
             }
-            let n = if rng.bool() { 0 } else { rng.u32(1..=2) };
+            // The players of the acknowledged allocations on it have all
+            // joined (none leaves: (a) can count every allocation).
+            let n: u32 = r
+                .log
+                .lock()
+                .unwrap()
+                .allocations
+                .values()
+                .filter(|(s, _)| *s == name)
+                .map(|(_, p)| p)
+                .sum();
             let Ok(token) = r.t.app.keyring.issue(&key(RG, &name)).await else {
                 continue;
             };

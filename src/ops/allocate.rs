@@ -13,9 +13,10 @@
 //! 2. A live reservation with this `requestId` on any of them: answer it
 //!    again, reserve nothing (the caller's retry).
 //! 3. Rank the servers that fit ([`crate::fleet::allocation`]) and take the
-//!    best; after a lost write, one at random among the [`PICK_AMONG`] best of
-//!    the same region tier: concurrent allocators spread over a few rows
-//!    instead of all writing the best one again.
+//!    best; after a lost write, or while other allocations of this process
+//!    are in flight, one at random among the [`PICK_AMONG`] best of the same
+//!    region tier (as many as there are allocators): concurrent allocators
+//!    spread over a few rows instead of all writing the best one.
 //! 4. Write the server's row with the reservation added, If-Match the ETag
 //!    it was read at. A 412 means another writer (an allocator, a session
 //!    report, GC's claim) changed it: read that one row again and go on with
@@ -31,12 +32,30 @@ use std::time::Duration;
 pub const MAX_ATTEMPTS: usize = 16;
 
 /// How long one list of the Running servers serves this process's allocators.
-pub const SNAPSHOT_FOR: std::time::Duration = std::time::Duration::from_millis(250);
+pub const SNAPSHOT_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The Running servers as this process last read them, per resource-group filter.
 #[derive(Default)]
 pub struct Candidates {
     inner: tokio::sync::Mutex<Option<Snapshot>>,
+    /// Allocations of this process between their pick and their write.
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts an allocation in flight while it lives.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(c: &'a std::sync::atomic::AtomicUsize) -> (Self, usize) {
+        let others = c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (Self(c), others)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 struct Snapshot {
@@ -242,17 +261,26 @@ impl App {
         let ttl = chrono::Duration::from_std(self.settings.allocation_ttl)
             .unwrap_or(chrono::Duration::seconds(60));
         let mut contended = false;
+        // Others of this process allocating now would write the same best row:
+        // spread at once among as many of the best as there are allocators.
+        let (_in_flight, others) = InFlight::enter(&self.allocation.in_flight);
         for _ in 0..MAX_ATTEMPTS {
             if servers.is_empty() {
                 break;
             }
-            // Quiet: the best server. After a lost write: one of the best few
-            // of the same region tier, at random, so the losers spread out.
-            let i = if contended {
+            // Quiet: the best server. After a lost write, or beside other
+            // allocations of this process: one of the best few of the same
+            // region tier, at random, so concurrent allocators spread out.
+            let i = if contended || others > 0 {
                 let tier = rank(&servers[0].value, req, now).0;
+                let among = if contended {
+                    PICK_AMONG
+                } else {
+                    PICK_AMONG.min(others + 1)
+                };
                 let same_tier = servers
                     .iter()
-                    .take(PICK_AMONG)
+                    .take(among)
                     .take_while(|v| rank(&v.value, req, now).0 == tier)
                     .count();
                 fastrand::usize(..same_tier.max(1))

@@ -1,10 +1,6 @@
 //! Allocate: hand the matchmaker a server with `players` free slots and hold
 //! them with a conditional write, so two allocators never fill the same slot.
 //!
-//! 0. Claim the `requestId` in the ledger (`<table>Allocations`, a
-//!    conditional insert), so the same requestId sent to two instances at
-//!    once reserves once: the second finds the claim, waits for the server
-//!    it names, and answers that (see [`App::allocate`]).
 //! 1. Read the Running servers (of the resource group, if asked): from this
 //!    process's snapshot when it is younger than [`SNAPSHOT_FOR`], else one
 //!    list that concurrent allocators wait for together (single flight). A
@@ -21,6 +17,10 @@
 //!    it was read at. A 412 means another writer (an allocator, a session
 //!    report, GC's claim) changed it: read that one row again and go on with
 //!    what is true now. Bounded; nothing free → `NoCapacity`.
+//! 5. Record the requestId and the server in the ledger (`<table>Allocations`,
+//!    a conditional insert), so the same requestId at another instance, at
+//!    once or later, answers that server: the loser of the insert takes its
+//!    own reservation back (see [`App::allocate`]).
 
 use super::{App, OpsError};
 use crate::fleet::allocation::{fits, rank, AllocateRequest, Reservation, PICK_AMONG};
@@ -94,70 +94,68 @@ pub struct Allocation {
     pub new: bool,
 }
 
-/// How long a claimed requestId is held by the instance allocating it; a
-/// claim older than this (its instance died) is taken over.
-pub const CLAIM_LEASE: Duration = Duration::from_secs(10);
-/// How long a request waits for another instance allocating the same
-/// requestId before it answers `AllocationContention`.
-pub const WAIT_FOR_CLAIM: Duration = Duration::from_secs(2);
-
 impl App {
-    /// Allocate once per `requestId` across every instance: the requestId is
-    /// claimed in the ledger (a conditional insert) before a server is
-    /// picked, and the ledger then names the server it got. The same
-    /// requestId again, at any instance, gets that server and reserves
-    /// nothing; sent twice at once, the second waits for the first.
+    /// Allocate once per `requestId` across every instance: reserve a server
+    /// (steps 1–4), then record the requestId and that server in the ledger
+    /// with a conditional insert. When the insert finds the requestId there
+    /// already (the same id sent to another instance, at once or before), this
+    /// reservation is taken back and the recorded one is the answer; a lapsed
+    /// entry (its reservation expired, its server gone) is replaced. Two
+    /// writes when quiet: the reservation and the ledger entry.
     pub async fn allocate(&self, req: &AllocateRequest) -> Result<Allocation, OpsError> {
-        let lease = chrono::Duration::from_std(CLAIM_LEASE)
-            .unwrap_or_else(|_| chrono::Duration::seconds(10));
-        let waited_from = std::time::Instant::now();
         for _ in 0..MAX_ATTEMPTS {
-            let now = crate::fleet::record::now();
-            let claim = AllocationClaim {
+            let mine = self.allocate_unclaimed(req).await?;
+            let entry = AllocationClaim {
                 request_id: req.request_id.clone(),
-                server: None,
-                players: 0,
-                until: now + lease,
+                server: Some(mine.server.key.clone()),
+                players: mine.reservation.players,
+                until: mine.reservation.expires_at,
             };
-            let etag = match self.ledger.insert(&claim).await {
-                Ok(etag) => etag,
-                Err(StoreError::AlreadyExists) => {
-                    let Some(entry) = self.ledger.get(&req.request_id).await? else {
-                        continue; // removed meanwhile: claim it again
-                    };
-                    match (&entry.value.server, entry.value.until > now) {
-                        (Some(key), true) => {
-                            if let Some(again) = self.reservation_of(key, &entry.value).await? {
-                                return Ok(again);
-                            }
-                        }
-                        (None, true) => {
-                            if waited_from.elapsed() >= WAIT_FOR_CLAIM {
-                                return Err(OpsError::Unavailable {
-                                    code: "AllocationContention",
-                                    message: format!(
-                                        "requestId {} is being allocated by another request; try again",
-                                        req.request_id
-                                    ),
-                                    retry_after: Duration::from_secs(1),
-                                });
-                            }
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                        // Lapsed: the reservation expired or its server is gone, or
-                        // the instance that claimed it died.
-                        _ => {}
-                    }
-                    match self.ledger.replace(&claim, &entry.etag).await {
-                        Ok(etag) => etag,
-                        Err(StoreError::PreconditionFailed) => continue,
-                        Err(e) => return Err(e.into()),
-                    }
+            if !mine.new {
+                // Found on a server already (this process's own retry): its
+                // entry was written when it was reserved.
+                return Ok(mine);
+            }
+            let existing = match self.ledger.insert(&entry).await {
+                Ok(_) => return Ok(mine),
+                Err(StoreError::AlreadyExists) => self.ledger.get(&req.request_id).await,
+                Err(e) => Err(e),
+            };
+            let existing = match existing {
+                Ok(existing) => existing,
+                Err(e) => {
+                    self.unreserve(&mine).await;
+                    return Err(e.into());
                 }
-                Err(e) => return Err(e.into()),
             };
-            return self.allocate_claimed(req, etag).await;
+            let Some(existing) = existing else {
+                // Swept meanwhile: ours goes in on the next turn.
+                self.unreserve(&mine).await;
+                continue;
+            };
+            let now = crate::fleet::record::now();
+            if let (Some(key), true) = (&existing.value.server, existing.value.until > now) {
+                if let Some(theirs) = self.reservation_of(key, &existing.value).await? {
+                    if theirs.server.key != mine.server.key
+                        || theirs.reservation.expires_at != mine.reservation.expires_at
+                    {
+                        self.unreserve(&mine).await;
+                    }
+                    return Ok(theirs);
+                }
+            }
+            // Lapsed: ours replaces it.
+            match self.ledger.replace(&entry, &existing.etag).await {
+                Ok(_) => return Ok(mine),
+                Err(StoreError::PreconditionFailed) => {
+                    self.unreserve(&mine).await;
+                    continue;
+                }
+                Err(e) => {
+                    self.unreserve(&mine).await;
+                    return Err(e.into());
+                }
+            }
         }
         Err(OpsError::Unavailable {
             code: "AllocationContention",
@@ -195,35 +193,40 @@ impl App {
         }))
     }
 
-    /// Allocate a claimed requestId; the ledger then names the server (or
-    /// forgets the claim when nothing was reserved).
-    async fn allocate_claimed(
-        &self,
-        req: &AllocateRequest,
-        claim: crate::fleet::Etag,
-    ) -> Result<Allocation, OpsError> {
-        let result = self.allocate_unclaimed(req).await;
-        match &result {
-            Ok(a) => {
-                let done = AllocationClaim {
-                    request_id: req.request_id.clone(),
-                    server: Some(a.server.key.clone()),
-                    players: a.reservation.players,
-                    until: a.reservation.expires_at,
-                };
-                if let Err(e) = self.ledger.replace(&done, &claim).await {
-                    // The reservation stands; only a retry of this requestId at
-                    // another instance could now reserve again.
-                    tracing::warn!(request = %req.request_id, error = %e, "could not record the allocation in the ledger");
+    /// Take back a reservation this call made (another one holds the
+    /// requestId). Best effort: one that cannot be taken back holds its slots
+    /// until it expires (the server looks fuller, never overfilled).
+    async fn unreserve(&self, a: &Allocation) {
+        let key = &a.server.key;
+        for _ in 0..super::MAX_CONFLICT_RETRIES {
+            let current = match self.store.get(key).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(group = %key, error = %e, "could not take back a duplicate reservation; it expires by itself");
+                    return;
                 }
+            };
+            let mut next = current.value.clone();
+            let before = next.capacity.reservations.len();
+            next.capacity.reservations.retain(|r| {
+                r.request_id != a.reservation.request_id || r.expires_at != a.reservation.expires_at
+            });
+            if next.capacity.reservations.len() == before {
+                return;
             }
-            Err(_) => {
-                if let Err(e) = self.ledger.remove(&req.request_id, &claim).await {
-                    tracing::warn!(request = %req.request_id, error = %e, "could not release an allocation claim; it lapses by itself");
+            match self.store.replace(&next, &current.etag).await {
+                Ok(etag) => {
+                    self.allocation.update(Versioned::new(next, etag)).await;
+                    return;
+                }
+                Err(StoreError::PreconditionFailed) => continue,
+                Err(e) => {
+                    tracing::warn!(group = %key, error = %e, "could not take back a duplicate reservation; it expires by itself");
+                    return;
                 }
             }
         }
-        result
     }
 
     async fn allocate_unclaimed(&self, req: &AllocateRequest) -> Result<Allocation, OpsError> {

@@ -2,6 +2,7 @@
 
 pub mod allocation;
 pub mod autoscale;
+pub mod capacity;
 pub mod events;
 pub mod gc;
 pub mod machine;

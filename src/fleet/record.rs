@@ -38,7 +38,7 @@ pub struct GroupRecord {
     pub created_at: DateTime<Utc>,
     pub state_changed_at: DateTime<Utc>,
     /// Slots, labels and the reservations held on it (Allocate).
-    pub capacity: super::allocation::Capacity,
+    pub capacity: super::capacity::Capacity,
     /// Columns of the row that gamefleet does not own (the original project's
     /// `ContainerName`, `Image`, `CPU`, `RAM`, ...), kept verbatim by every write.
     pub other_columns: OtherColumns,
@@ -109,7 +109,7 @@ pub struct GroupView<'a> {
     pub state_changed_at: DateTime<Utc>,
     /// Slots of the server (`null` = unlimited).
     pub max_sessions: Option<u32>,
-    pub labels: &'a super::allocation::Labels,
+    pub labels: &'a super::capacity::Labels,
     /// Slots held by live reservations (they count as sessions).
     pub reserved: u32,
     /// The server's own last report (ReportSessions); `null` = never.

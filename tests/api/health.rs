@@ -54,8 +54,25 @@ async fn a_silent_server_is_unhealthy_left_out_and_collected_only_when_empty() {
     report(&t, "arena", "busy", 3).await;
     report(&t, "arena", "fed", 0).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    // alive keeps reporting; fed only gets SetSessions from the matchmaker (no heartbeat).
+    // alive keeps reporting, as a live game server does (every 200 ms, so a
+    // loaded machine never makes it look silent); fed only gets SetSessions
+    // from the matchmaker (no heartbeat).
     report(&t, "arena", "alive", 1).await;
+    let heartbeat = {
+        let token = t.app.keyring.issue(&key("arena", "alive")).await.unwrap();
+        let (http, url) = (t.http.clone(), format!("{}/api/ReportSessions", t.base));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({"resourceGroup": "arena", "containerGroupName": "alive", "activeSessions": 1}))
+                    .send()
+                    .await;
+            }
+        })
+    };
     t.set_sessions(&[("arena", "fed", 0)]).await;
 
     let (_, list) = t.get("/api/List").await;
@@ -118,6 +135,7 @@ async fn a_silent_server_is_unhealthy_left_out_and_collected_only_when_empty() {
         "players are never dropped for silence"
     );
     assert!(t.row("arena", "alive").await.is_some() && t.row("arena", "quiet").await.is_some());
+    heartbeat.abort();
 }
 
 #[tokio::test]

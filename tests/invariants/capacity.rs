@@ -267,6 +267,7 @@ async fn sampler(r: Arc<Race>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allocators_autoscaler_heartbeats_and_gc_across_three_processes_keep_every_guarantee() {
+    let _heavy = crate::HEAVY.write().await;
     let secs: u64 = std::env::var("INVARIANT_CAPACITY_SECS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -9,3 +9,8 @@ mod helpers;
 
 mod capacity;
 mod races;
+
+/// The heavy races share the machine's two cores and one Azurite: the two
+/// wave tests run side by side (read), the three-process capacity test alone
+/// (write), so none starves the others into testing nothing.
+pub static HEAVY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());

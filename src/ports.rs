@@ -6,6 +6,8 @@ use crate::fleet::{
     ResourceGroup, Versioned,
 };
 use async_trait::async_trait;
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------
@@ -77,6 +79,9 @@ pub enum BatchOutcome {
 /// Maximum operations in one entity-group transaction (Table Storage limit).
 pub const MAX_BATCH: usize = 100;
 
+/// One page of a listing (Table Storage answers at most 1,000 rows a page).
+pub type Page = Result<Vec<Versioned<GroupRecord>>, StoreError>;
+
 #[async_trait]
 pub trait FleetStore: Send + Sync + 'static {
     /// Create the table if needed. Called once at start.
@@ -125,8 +130,22 @@ pub trait FleetStore: Send + Sync + 'static {
     /// `NotFound` when it is already gone.
     async fn delete(&self, key: &GroupKey, etag: Option<&Etag>) -> Result<(), StoreError>;
 
-    /// Every matching record, across all pages.
-    async fn list(&self, query: &ListQuery) -> Result<Vec<Versioned<GroupRecord>>, StoreError>;
+    /// The matching records page by page, in key order (PartitionKey, then
+    /// RowKey: Table Storage's order, which is [`GroupKey`]'s for canonical
+    /// rows). Nothing is read before the stream is polled; an error ends it.
+    /// Readers that only need one page at a time (List, GC) hold one page.
+    fn list_pages<'a>(&'a self, query: &'a ListQuery) -> BoxStream<'a, Page>;
+
+    /// Every matching record, across all pages (all of them in memory: use
+    /// [`FleetStore::list_pages`] where the table may be large).
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Versioned<GroupRecord>>, StoreError> {
+        let mut pages = self.list_pages(query);
+        let mut all = Vec::new();
+        while let Some(page) = pages.next().await {
+            all.extend(page?);
+        }
+        Ok(all)
+    }
 
     /// Write session counts of up to [`MAX_BATCH`] groups of one resource group
     /// in one entity-group transaction, each conditional on its ETag.

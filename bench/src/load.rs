@@ -58,6 +58,10 @@ pub struct LoadArgs {
     pub seconds: f64,
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
+    /// Exactly this many requests, one after the other, instead of a timed
+    /// run (the CPU section counts instructions per request with it).
+    #[arg(long)]
+    pub count: Option<usize>,
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]
@@ -117,6 +121,13 @@ pub async fn run(args: LoadArgs) -> Result<()> {
     };
     let client = Arc::new(client);
     let rg = ResourceGroup::parse(&args.resource_group)?;
+    if let Some(count) = args.count {
+        let mine: Vec<String> = (0..args.groups).map(name).collect();
+        for _ in 0..count {
+            one(&client, args.op, &rg, &mine).await?;
+        }
+        return Ok(());
+    }
     let start = Instant::now();
     let t0 = start + Duration::from_secs_f64(args.warmup);
     let end = t0 + Duration::from_secs_f64(args.seconds);

@@ -12,6 +12,8 @@
 mod allocation;
 mod autoscale;
 mod coldstart;
+mod cpu;
+mod flat;
 mod load;
 mod pacing;
 mod proxy;
@@ -52,6 +54,10 @@ struct Cli {
     /// The gamefleet binary (default: `gamefleet` next to this one, i.e. target/release).
     #[arg(long)]
     gamefleet_bin: Option<PathBuf>,
+    /// An older gamefleet binary the flat section also measures, on the same
+    /// table in the same run (the "before" of a change).
+    #[arg(long)]
+    baseline_bin: Option<PathBuf>,
     /// Only these sections (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Section>,
@@ -69,6 +75,8 @@ enum Section {
     Roundtrips,
     Throughput,
     Scale,
+    Flat,
+    Cpu,
     Allocation,
     Pacing,
     Autoscale,
@@ -82,6 +90,8 @@ struct Plan {
     load: throughput::Settings,
     scale_groups: usize,
     delete_delay: Duration,
+    /// Table sizes of the flat-memory section.
+    flat_sizes: Vec<usize>,
 }
 
 fn main() -> ExitCode {
@@ -173,6 +183,7 @@ async fn bench(cli: Cli) -> Result<()> {
             },
             scale_groups: 2000,
             delete_delay: Duration::from_millis(50),
+            flat_sizes: vec![2_000, 20_000],
         }
     } else {
         Plan {
@@ -187,6 +198,7 @@ async fn bench(cli: Cli) -> Result<()> {
             },
             scale_groups: 10_000,
             delete_delay: Duration::from_millis(50),
+            flat_sizes: vec![10_000, 100_000],
         }
     };
     let sections: Vec<Section> = if cli.only.is_empty() {
@@ -195,6 +207,8 @@ async fn bench(cli: Cli) -> Result<()> {
             Section::Roundtrips,
             Section::Throughput,
             Section::Scale,
+            Section::Flat,
+            Section::Cpu,
             Section::Allocation,
             Section::Pacing,
             Section::Autoscale,
@@ -542,6 +556,55 @@ async fn bench(cli: Cli) -> Result<()> {
                 sc.delete_delay.as_millis(),
                 per_group / 200.0 * 100.0
             ));
+        }
+    }
+
+    if sections.contains(&Section::Flat) {
+        eprintln!("flat");
+        let mut binaries = vec![("this build".to_owned(), paths.gamefleet.clone())];
+        if let Some(b) = &cli.baseline_bin {
+            binaries.push((format!("baseline (`{}`)", b.display()), b.clone()));
+        }
+        let f = flat::run(
+            &paths.work,
+            &azurite_conn,
+            &plan.flat_sizes,
+            plan.runs,
+            &binaries,
+        )
+        .await?;
+        let seeded: Vec<String> = f
+            .seed_ms
+            .iter()
+            .map(|(n, t)| format!("{} rows in {}", thousands(*n), ms(*t)))
+            .collect();
+        let _ = writeln!(
+            doc,
+            "#### 4b. Memory flat in fleet size
+
+A fresh gamefleet process per measurement; peak RSS = its `VmHWM` right after the call. N rows over {} resource groups, one in {} MarkedForDeletion and empty, the rest Running; GC runs with `HEALTH_TIMEOUT=1h`, so it also reads every Running row. Seeded with entity-group transactions of 100 rows, {} partitions at once ({}). Target (issue 11): ≤ 25 MiB at 100,000 rows.\n\n{}",
+            flat::PARTITIONS,
+            flat::MARKED_EVERY,
+            8,
+            seeded.join(", "),
+            f.table()
+        );
+    }
+
+    if sections.contains(&Section::Cpu) {
+        if cpu::available() {
+            eprintln!("cpu (callgrind)");
+            let c = cpu::run(&paths, &azurite_conn).await?;
+            let _ = writeln!(
+                doc,
+                "#### 3b. CPU per request, in instructions\n\nvalgrind's callgrind counts the instructions (Ir) of the release `gamefleet` serving n requests one after the other, and of `gamefleet-bench load --count n` making the same storage calls with gamefleet's store code; per request = (Ir(n = {}) − Ir(n = {})) / {} (start-up cancels out). Target (issue 11): gamefleet ≤ 1.2 × raw.\n\n{}",
+                cpu::COUNTS.1,
+                cpu::COUNTS.0,
+                cpu::COUNTS.1 - cpu::COUNTS.0,
+                c.table()
+            );
+        } else {
+            eprintln!("cpu: valgrind not found, section skipped");
         }
     }
 

@@ -96,7 +96,7 @@ impl Scale {
     }
 }
 
-async fn gc(http: &reqwest::Client, gf: &Gamefleet) -> Result<Value> {
+pub async fn gc(http: &reqwest::Client, gf: &Gamefleet) -> Result<Value> {
     let env = gamefleet_sim::events::timer_envelope("timer", false);
     let r = gamefleet_sim::host::invoke(http, &gf.base, "GC", &env).await?;
     let status = r.status();

@@ -84,20 +84,15 @@ pub async fn details(State(app): State<AppState>, RawJson(b): RawJson) -> Answer
     }
 }
 
-/// GET|POST /api/List?state=Running|...|all&resourceGroup=... → every matching group.
-pub async fn list(State(app): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Answer {
+/// GET|POST /api/List?state=Running|...|all&resourceGroup=... → every matching
+/// group, streamed page by page ([`super::list`] says what a late failure does).
+pub async fn list(
+    State(app): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<axum::response::Response, ApiError> {
     let (state, rg) = requests::list(&q)?;
-    let rows = app.list(state, rg).await?;
-    let now = crate::fleet::record::now();
-    let rendered: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let mut v = json!(r.view());
-            v["health"] = json!(r.capacity.health(now, app.settings.health_timeout));
-            v
-        })
-        .collect();
-    Ok((StatusCode::OK, Json(Value::Array(rendered))))
+    let rows = app.list_rows(state, rg).await?;
+    Ok(super::list::answer(rows, app.settings.health_timeout))
 }
 
 /// POST /api/SetSessions `[{resourceGroup, containerGroupName, activeSessions}]`

@@ -5,6 +5,7 @@ pub mod body;
 pub mod envelope;
 pub mod error;
 mod functions;
+mod list;
 mod openstack;
 pub mod requests;
 pub mod serve;

@@ -11,11 +11,12 @@
 //! a DELETE only if the group is still there and not already being deleted. At most `GC_CONCURRENCY` groups are
 //! in flight at once.
 
+use super::migrate::Adopter;
 use super::App;
 use crate::fleet::gc::{plan, GcAction};
 use crate::fleet::{GroupRecord, GroupState, Versioned};
 use crate::ports::{DeleteOutcome, ListQuery, StoreError};
-use futures::stream::{self, StreamExt};
+use futures::stream::StreamExt;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -72,6 +73,19 @@ impl App {
     }
 }
 
+impl GcReport {
+    fn count(&mut self, o: One) {
+        self.examined += 1;
+        match o {
+            One::Deleted => self.deleted += 1,
+            One::Pending => self.pending += 1,
+            One::Kept => self.kept += 1,
+            One::Failed => self.failed += 1,
+            One::Skipped => self.skipped += 1,
+        }
+    }
+}
+
 enum One {
     Deleted,
     Pending,
@@ -85,45 +99,85 @@ impl App {
         let reconciled = self.reconcile_if_due().await;
         let unhealthy_marked = self.mark_unhealthy().await;
         let allocations_swept = self.sweep_ledger().await;
-        let listed = self.store.list(&ListQuery::GcCandidates).await?;
-        // Rows the original wrote under another spelling: moved to the canonical key first.
-        let candidates = match self.adopt_all(listed.clone()).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not move the original project's rows; GC leaves them for the next run");
-                listed
-                    .into_iter()
-                    .filter(|r| r.legacy_partition.is_none())
-                    .collect()
-            }
-        };
         let now = crate::fleet::record::now();
         let mut report = GcReport {
-            examined: candidates.len(),
             reconcile: reconciled,
             unhealthy_marked,
             allocations_swept,
             ..Default::default()
         };
+        // Page by page: the next page is read while the groups of this one
+        // are in flight, so memory holds about a page, whatever the fleet's
+        // size. Claims and deletes behind the query's position do not move
+        // it (a continuation is a key, not an offset). A page that fails ends
+        // the run: what was read is finished, the next run reads the rest.
+        let mut pages = self.store.list_pages(&ListQuery::GcCandidates);
+        let mut adopter = Adopter::default();
+        let mut queue = std::collections::VecDeque::new();
+        match pages.next().await {
+            Some(first) => queue.extend(self.adopt_candidates(&mut adopter, first?).await),
+            None => {
+                tracing::info!(?report, "gc run finished");
+                return Ok(report);
+            }
+        }
+        let mut listed = false;
+        let mut stopped = None;
         // At most GC_CONCURRENCY groups between their claim and ARM's answer;
         // the row deletes after it run beside the next groups' DELETEs.
         let slots = tokio::sync::Semaphore::new(self.settings.gc.concurrency);
-        let outcomes: Vec<One> = stream::iter(candidates)
-            .map(|v| self.collect_one(v, now, &slots))
-            .buffer_unordered(self.settings.gc.concurrency * 2)
-            .collect()
-            .await;
-        for o in outcomes {
-            match o {
-                One::Deleted => report.deleted += 1,
-                One::Pending => report.pending += 1,
-                One::Kept => report.kept += 1,
-                One::Failed => report.failed += 1,
-                One::Skipped => report.skipped += 1,
+        let most = (self.settings.gc.concurrency * 2).max(1);
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        loop {
+            while in_flight.len() < most {
+                let Some(v) = queue.pop_front() else { break };
+                in_flight.push(self.collect_one(v, now, &slots));
             }
+            if queue.is_empty() && !listed {
+                tokio::select! {
+                    page = pages.next() => match page {
+                        Some(Ok(rows)) => queue.extend(self.adopt_candidates(&mut adopter, rows).await),
+                        Some(Err(e)) => {
+                            stopped = Some(e);
+                            listed = true;
+                        }
+                        None => {
+                            // The moved rows held back for key order.
+                            queue.extend(std::mem::take(&mut adopter).finish());
+                            listed = true;
+                        }
+                    },
+                    Some(o) = in_flight.next(), if !in_flight.is_empty() => report.count(o),
+                }
+                continue;
+            }
+            match in_flight.next().await {
+                Some(o) => report.count(o),
+                None if queue.is_empty() => break,
+                None => {}
+            }
+        }
+        if let Some(e) = stopped {
+            tracing::warn!(?report, error = %e, "gc could not read every candidate; the next run reads the rest");
+            return Err(e);
         }
         tracing::info!(?report, "gc run finished");
         Ok(report)
+    }
+
+    /// One page of candidates with the original project's rows moved to the
+    /// canonical key first; a row that could not be moved is left for the
+    /// next run.
+    async fn adopt_candidates(
+        &self,
+        adopter: &mut Adopter,
+        rows: Vec<Versioned<GroupRecord>>,
+    ) -> Vec<Versioned<GroupRecord>> {
+        let (rows, failed) = adopter.page(self, rows).await;
+        if let Some(e) = failed {
+            tracing::warn!(error = %e, "could not move the original project's rows; GC leaves them for the next run");
+        }
+        rows
     }
 
     /// Reconcile when `RECONCILE_INTERVAL` has passed since the last pass of this
@@ -163,50 +217,62 @@ impl App {
             return 0;
         }
         let now = crate::fleet::record::now();
-        let running = match self
-            .store
-            .list(&ListQuery::ByState {
-                state: Some(GroupState::Running),
-                resource_group: None,
-            })
-            .await
-        {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the Running servers for the health check");
-                return 0;
-            }
+        let query = ListQuery::ByState {
+            state: Some(GroupState::Running),
+            resource_group: None,
         };
+        let mut pages = self.store.list_pages(&query);
         let mut marked = 0;
-        for v in running {
-            let r = &v.value;
-            if v.legacy_partition.is_some()
-                || !self.unhealthy(r)
-                || r.active_sessions.get() > 0
-                || r.capacity.reserved(now) > 0
-            {
-                continue;
-            }
-            let mut next = r.moved_to(GroupState::MarkedForDeletion, now);
-            next.failure_reason = Some(format!(
-                "unhealthy: no report of its own since {}",
-                r.capacity
-                    .heartbeat_at
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default()
-            ));
-            // Conditional: a report that lands meanwhile wins and the server stays.
-            match self.store.replace(&next, &v.etag).await {
-                Ok(_) => {
-                    tracing::info!(group = %r.key, "unhealthy and empty: marked for deletion");
-                    marked += 1;
-                }
+        while let Some(page) = pages.next().await {
+            let running = match page {
+                Ok(rows) => rows,
                 Err(e) => {
-                    tracing::info!(group = %r.key, error = %e, "unhealthy server changed meanwhile: left")
+                    tracing::warn!(error = %e, "could not read the Running servers for the health check");
+                    break;
+                }
+            };
+            for v in running {
+                if self.mark_if_unhealthy(&v, now).await {
+                    marked += 1;
                 }
             }
         }
         marked
+    }
+
+    /// Mark one Running server that is unhealthy and holds nobody; whether it was marked.
+    async fn mark_if_unhealthy(
+        &self,
+        v: &Versioned<GroupRecord>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        let r = &v.value;
+        if v.legacy_partition.is_some()
+            || !self.unhealthy(r)
+            || r.active_sessions.get() > 0
+            || r.capacity.reserved(now) > 0
+        {
+            return false;
+        }
+        let mut next = r.moved_to(GroupState::MarkedForDeletion, now);
+        next.failure_reason = Some(format!(
+            "unhealthy: no report of its own since {}",
+            r.capacity
+                .heartbeat_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
+        ));
+        // Conditional: a report that lands meanwhile wins and the server stays.
+        match self.store.replace(&next, &v.etag).await {
+            Ok(_) => {
+                tracing::info!(group = %r.key, "unhealthy and empty: marked for deletion");
+                true
+            }
+            Err(e) => {
+                tracing::info!(group = %r.key, error = %e, "unhealthy server changed meanwhile: left");
+                false
+            }
+        }
     }
 
     async fn collect_one(

@@ -22,6 +22,66 @@ use crate::fleet::{GroupRecord, Versioned};
 use crate::ports::{ListQuery, StoreError};
 use serde::Serialize;
 
+/// [`App::adopt_all`] for a listing read page by page: legacy rows are moved
+/// as their page comes, and their canonical rows are handed out in key order.
+///
+/// A legacy PartitionKey (`TeeWorlds-RG`) sorts before its canonical one
+/// (`teeworlds-rg`: an upper-case letter sorts before its lower-case one), so
+/// the scan meets a legacy row before the key its canonical row has. The
+/// moved row is held here until the scan passes its key; if the scan reads
+/// that key itself (a canonical row that existed already, or the copy just
+/// inserted), the scanned row wins and is shown once. Only moved rows are
+/// held: at most the legacy rows of the listing, none in a migrated table.
+#[derive(Default)]
+pub(crate) struct Adopter {
+    held: std::collections::BTreeMap<crate::fleet::GroupKey, Versioned<GroupRecord>>,
+}
+
+impl Adopter {
+    /// One page in key order → the rows to hand out now, in key order; the
+    /// first failure to move a row (that row is left out, the rest go on).
+    pub(crate) async fn page(
+        &mut self,
+        app: &App,
+        rows: Vec<Versioned<GroupRecord>>,
+    ) -> (Vec<Versioned<GroupRecord>>, Option<OpsError>) {
+        if self.held.is_empty() && rows.iter().all(|r| r.legacy_partition.is_none()) {
+            return (rows, None);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        let mut failed = None;
+        for r in rows {
+            if r.legacy_partition.is_some() {
+                let key = r.value.key.clone();
+                match app.adopt_legacy(r).await {
+                    Ok(Some(canonical)) => {
+                        self.held.entry(key).or_insert(canonical);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
+                continue;
+            }
+            while let Some(first) = self.held.first_entry() {
+                if *first.key() >= r.value.key {
+                    break;
+                }
+                out.push(first.remove());
+            }
+            self.held.remove(&r.value.key);
+            out.push(r);
+        }
+        (out, failed)
+    }
+
+    /// The moved rows whose keys sort after every scanned row.
+    pub(crate) fn finish(self) -> Vec<Versioned<GroupRecord>> {
+        self.held.into_values().collect()
+    }
+}
+
 /// What one migration pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

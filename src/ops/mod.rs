@@ -9,6 +9,7 @@ pub mod delete;
 pub mod fleets;
 pub mod gc;
 pub mod keyring;
+pub mod list;
 pub mod migrate;
 pub mod monitor;
 pub mod power;
@@ -17,8 +18,8 @@ pub mod schedules;
 pub mod sessions;
 pub mod state;
 
-use crate::fleet::{GroupKey, GroupRecord, GroupState, ResourceGroup, Versioned};
-use crate::ports::{ContainerPlatform, FleetStore, ListQuery, PlatformError, StoreError};
+use crate::fleet::{GroupKey, GroupRecord, Versioned};
+use crate::ports::{ContainerPlatform, FleetStore, PlatformError, StoreError};
 use gc::GcConfig;
 use std::sync::Arc;
 
@@ -91,33 +92,6 @@ pub enum OpsError {
 }
 
 impl App {
-    pub async fn list(
-        &self,
-        state: Option<GroupState>,
-        resource_group: Option<ResourceGroup>,
-    ) -> Result<Vec<GroupRecord>, OpsError> {
-        let listed = self
-            .store
-            .list(&ListQuery::ByState {
-                state,
-                resource_group,
-            })
-            .await?;
-        // Rows the original wrote under another spelling are moved first, so
-        // nothing is listed that the other functions cannot manage.
-        let mut rows: Vec<GroupRecord> = self
-            .adopt_all(listed)
-            .await?
-            .into_iter()
-            .map(|v| v.value)
-            .filter(|r| state.is_none_or(|s| r.state == s))
-            // The Running view is what a matchmaker may send players to.
-            .filter(|r| state != Some(GroupState::Running) || !self.unhealthy(r))
-            .collect();
-        rows.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(rows)
-    }
-
     /// Reported once, then silent for longer than `HEALTH_TIMEOUT`.
     pub fn unhealthy(&self, r: &GroupRecord) -> bool {
         r.capacity

@@ -4,8 +4,9 @@
 //! gamefleet tagged.
 
 use crate::fleet::{ContainerGroupName, Etag, GroupKey, GroupRecord, ResourceGroup, Versioned};
-use crate::ports::{BatchOutcome, FleetStore, ListQuery, SessionWrite, StoreError};
+use crate::ports::{BatchOutcome, FleetStore, ListQuery, Page, SessionWrite, StoreError};
 use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
 
 #[derive(Debug)]
 pub struct Healing<S> {
@@ -101,8 +102,26 @@ impl<S: FleetStore> FleetStore for Healing<S> {
         healing!(self, self.inner.delete(key, etag).await)
     }
 
-    async fn list(&self, query: &ListQuery) -> Result<Vec<Versioned<GroupRecord>>, StoreError> {
-        healing!(self, self.inner.list(query).await)
+    /// A missing table is healed when the first page finds it so (the table
+    /// is then empty: the listing is read again from the start); a later page
+    /// passes its error on.
+    fn list_pages<'a>(&'a self, query: &'a ListQuery) -> BoxStream<'a, Page> {
+        let first = async move {
+            let mut pages = self.inner.list_pages(query);
+            let mut head = pages.next().await;
+            if let Some(Err(StoreError::TableMissing)) = head {
+                if let Err(e) = self.heal().await {
+                    return stream::iter([Err(e)]).boxed();
+                }
+                pages = self.inner.list_pages(query);
+                head = pages.next().await;
+            }
+            match head {
+                Some(page) => stream::iter([page]).chain(pages).boxed(),
+                None => stream::empty().boxed(),
+            }
+        };
+        stream::once(first).flatten().boxed()
     }
 
     async fn write_sessions(

@@ -9,14 +9,16 @@ use super::connection::{self, Connection, StoreConfigError};
 use super::pipeline::{self, call_context, map_error, map_status};
 use super::row::{self, Entity};
 use crate::fleet::{ContainerGroupName, Etag, GroupKey, GroupRecord, ResourceGroup, Versioned};
-use crate::ports::{BatchOutcome, FleetStore, ListQuery, SessionWrite, StoreError, MAX_BATCH};
+use crate::ports::{
+    BatchOutcome, FleetStore, ListQuery, Page, SessionWrite, StoreError, MAX_BATCH,
+};
 use async_trait::async_trait;
 use azure_core::headers::{HeaderName, Headers, ACCEPT, CONTENT_TYPE};
 use azure_core::{Method, Pipeline, StatusCode, Url};
 use azure_data_tables::clients::{EntityClient, TableClient, TableServiceClientBuilder};
 use azure_data_tables::IfMatchCondition;
 use azure_storage::CloudLocation;
-use futures::StreamExt;
+use futures::stream::{BoxStream, StreamExt};
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 use tracing::{debug, warn};
@@ -128,6 +130,33 @@ impl TableStore {
         &self,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
         self.query(None).await
+    }
+
+    /// Write up to [`MAX_BATCH`] records of one resource group as they are
+    /// (insert or replace) in one entity-group transaction: tools and the
+    /// bench seed large tables with it.
+    #[doc(hidden)]
+    pub async fn put_batch(&self, records: &[GroupRecord]) -> Result<(), StoreError> {
+        let ops: Vec<BatchOp> = records
+            .iter()
+            .map(|r| BatchOp {
+                method: "PUT",
+                url: self
+                    .entity_url(r.key.resource_group.key(), r.key.name.as_str())
+                    .to_string(),
+                if_match: None,
+                body: Some(serde_json::Value::Object(row::to_entity(r)).to_string()),
+            })
+            .collect();
+        match self.send_batch(&ops).await? {
+            Decoded::Applied(_) => Ok(()),
+            Decoded::Failed {
+                status,
+                code,
+                message,
+                ..
+            } => Err(map_status(status, code, message.unwrap_or_default(), None)),
+        }
     }
 
     /// The store of secrets gamefleet generated, beside this table.
@@ -386,6 +415,41 @@ impl TableStore {
     }
 }
 
+/// The `$filter` of a listing (`None`: every row).
+fn list_filter(query: &ListQuery) -> Option<String> {
+    match query {
+        ListQuery::ByState {
+            state,
+            resource_group,
+        } => {
+            // The canonical key, and the caller's spelling if it differs
+            // (rows the original wrote under it, not moved yet).
+            let parts: Vec<String> = resource_group
+                .iter()
+                .map(|rg| {
+                    let canonical = format!("PartitionKey eq '{}'", row::quote(rg.key()));
+                    if rg.as_str() == rg.key() {
+                        canonical
+                    } else {
+                        format!(
+                            "({canonical} or PartitionKey eq '{}')",
+                            row::quote(rg.as_str())
+                        )
+                    }
+                })
+                .chain(state.iter().map(|s| format!("State eq '{}'", s.as_str())))
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" and "))
+        }
+        ListQuery::GcCandidates => Some(
+            "(State eq 'MarkedForDeletion' and ActiveSessions eq 0) \
+             or (State eq 'Failed' and ActiveSessions eq 0) \
+             or State eq 'Deleting'"
+                .to_owned(),
+        ),
+    }
+}
+
 #[async_trait]
 impl FleetStore for TableStore {
     async fn ensure_ready(&self) -> Result<(), StoreError> {
@@ -459,40 +523,19 @@ impl FleetStore for TableStore {
             .await
     }
 
-    async fn list(&self, query: &ListQuery) -> Result<Vec<Versioned<GroupRecord>>, StoreError> {
-        let filter = match query {
-            ListQuery::ByState {
-                state,
-                resource_group,
-            } => {
-                // The canonical key, and the caller's spelling if it differs
-                // (rows the original wrote under it, not moved yet).
-                let parts: Vec<String> = resource_group
-                    .iter()
-                    .map(|rg| {
-                        let canonical = format!("PartitionKey eq '{}'", row::quote(rg.key()));
-                        if rg.as_str() == rg.key() {
-                            canonical
-                        } else {
-                            format!(
-                                "({canonical} or PartitionKey eq '{}')",
-                                row::quote(rg.as_str())
-                            )
-                        }
-                    })
-                    .chain(state.iter().map(|s| format!("State eq '{}'", s.as_str())))
-                    .collect();
-                (!parts.is_empty()).then(|| parts.join(" and "))
-            }
-            ListQuery::GcCandidates => Some(
-                "(State eq 'MarkedForDeletion' and ActiveSessions eq 0) \
-                 or (State eq 'Failed' and ActiveSessions eq 0) \
-                 or State eq 'Deleting'"
-                    .to_owned(),
-            ),
-        };
-        let rows = self.query(filter).await?;
-        Ok(self.records(rows))
+    fn list_pages<'a>(&'a self, query: &'a ListQuery) -> BoxStream<'a, Page> {
+        let (ctx, retry_after) = call_context();
+        let mut builder = self.table.query().context(ctx);
+        if let Some(f) = list_filter(query) {
+            builder = builder.filter(f);
+        }
+        builder
+            .into_stream::<Entity>()
+            .map(move |page| match page {
+                Ok(page) => Ok(self.records(page.entities)),
+                Err(e) => Err(map_error(e, retry_after.get())),
+            })
+            .boxed()
     }
 
     async fn write_sessions(

@@ -96,3 +96,87 @@ async fn filters_by_state_and_resource_group_with_get_or_post() {
         "{e}"
     );
 }
+
+/// List streams the table's pages into its answer: thousands of rows over
+/// several pages and resource groups come back each exactly once, in key
+/// order, each in the shape every function shows a group in, plus `health`.
+#[tokio::test]
+async fn a_streamed_list_has_every_row_once_in_key_order_and_shape() {
+    let t = TestApp::spawn().await;
+    seed(&t, "zeta", 1500, GroupState::Running).await;
+    seed(&t, "Alpha", 1200, GroupState::MarkedForDeletion).await;
+    seed(&t, "mid", 800, GroupState::Running).await;
+    let (s, v) = t.get("/api/List?state=all").await;
+    assert_eq!(s, StatusCode::OK);
+    let got: Vec<(String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["resourceGroup"].as_str().unwrap().to_lowercase(),
+                g["containerGroupName"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 3500);
+    let mut sorted = got.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        got, sorted,
+        "every row once, sorted by resource group then name"
+    );
+
+    let now = chrono::Utc::now();
+    let stored = t
+        .store()
+        .list(&gamefleet::ports::ListQuery::ByState {
+            state: None,
+            resource_group: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3500);
+    for (item, row) in v.as_array().unwrap().iter().zip(&stored) {
+        let r = &row.value;
+        let mut want = serde_json::json!(r.view());
+        want["health"] = serde_json::json!(r.capacity.health(now, None));
+        assert_eq!(item, &want);
+    }
+    // The filters still apply page by page.
+    assert_eq!(names(&t.get("/api/List").await.1).len(), 2300);
+    assert_eq!(
+        names(&t.get("/api/List?resourceGroup=ALPHA&state=all").await.1).len(),
+        1200
+    );
+}
+
+/// A store that fails before List has read its first page answers the usual
+/// JSON error with its status, not a 200 with a broken body.
+#[tokio::test]
+async fn a_store_failure_before_the_first_page_is_a_json_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut azurite = gamefleet_sim::azurite::Azurite::start_on_disk(dir.path())
+        .await
+        .unwrap();
+    let t = TestApp::spawn_with(Options {
+        env: vec![("AzureWebJobsStorage".into(), azurite.connection_string())],
+        ..Default::default()
+    })
+    .await;
+    seed(&t, "rg", 5, GroupState::Running).await;
+    azurite.stop().await;
+    let r = t
+        .http
+        .get(format!("{}/api/List?state=all", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers().get("content-type").unwrap(), "application/json");
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["code"].is_string(), "{v}");
+    azurite.restart().await.unwrap();
+    assert_eq!(names(&t.get("/api/List?state=all").await.1).len(), 5);
+}

@@ -106,7 +106,16 @@ pub async fn seed(
     let results: Vec<Result<()>> = futures::stream::iter(by_partition)
         .map(|rows| async move {
             for chunk in rows.chunks(gamefleet::ports::MAX_BATCH) {
-                store.put_batch(chunk).await?;
+                // Insert-or-replace is idempotent: a transaction whose answer
+                // was lost (Azurite under load resets connections) is sent again.
+                let mut attempt = 0;
+                while let Err(e) = store.put_batch(chunk).await {
+                    attempt += 1;
+                    if attempt == 5 {
+                        return Err(e.into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
             Ok(())
         })
@@ -159,14 +168,17 @@ pub async fn run(
         gc_env.push(("HEALTH_TIMEOUT".into(), "1h".into()));
         let mut figures: Vec<Figures> = binaries.iter().map(|_| Figures::default()).collect();
         for run in 0..runs {
-            for ((label, bin), f) in binaries.iter().zip(figures.iter_mut()) {
+            for (b, ((label, bin), f)) in binaries.iter().zip(figures.iter_mut()).enumerate() {
                 eprintln!("  {} rows, {label}, run {}/{runs}", thousands(n), run + 1);
                 let paths = Paths {
                     gamefleet: bin.clone(),
                     node_server: PathBuf::new(),
                     work: work.to_path_buf(),
                 };
-                let gf = Gamefleet::start(&paths, &format!("flat-list-{label}"), &env).await?;
+                // What the previous GC collected comes back.
+                arm_groups(&sim, &marked);
+                seed(&store, &marked, state_of).await?;
+                let gf = Gamefleet::start(&paths, &format!("flat-list-{n}-{b}"), &env).await?;
                 wait_log(&gf, "table ready").await?;
                 f.idle.push(kib(gf.memory()));
                 let t = Instant::now();
@@ -189,9 +201,7 @@ pub async fn run(
                 }
                 drop(body);
 
-                arm_groups(&sim, &marked);
-                seed(&store, &marked, state_of).await?;
-                let gf = Gamefleet::start(&paths, &format!("flat-gc-{label}"), &gc_env).await?;
+                let gf = Gamefleet::start(&paths, &format!("flat-gc-{n}-{b}"), &gc_env).await?;
                 wait_log(&gf, "table ready").await?;
                 let t = Instant::now();
                 let report = crate::scale::gc(&http, &gf).await?;

@@ -105,7 +105,9 @@ pub struct GroupView<'a> {
     pub location: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<&'a str>,
+    #[serde(serialize_with = "rfc3339::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339::utc")]
     pub state_changed_at: DateTime<Utc>,
     /// Slots of the server (`null` = unlimited).
     pub max_sessions: Option<u32>,
@@ -113,7 +115,77 @@ pub struct GroupView<'a> {
     /// Slots held by live reservations (they count as sessions).
     pub reserved: u32,
     /// The server's own last report (ReportSessions); `null` = never.
+    #[serde(serialize_with = "rfc3339::utc_or_null")]
     pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// A `DateTime<Utc>` exactly as chrono's serde writes it (RFC 3339 with `Z`,
+/// the fraction in 0, 3, 6 or 9 digits), without `core::fmt`: List writes
+/// two or three per group, and chrono's path through `collect_str` was the
+/// largest part of rendering a row (callgrind, bench/README.md §3b).
+mod rfc3339 {
+    use chrono::{DateTime, Datelike, Timelike, Utc};
+    use serde::{Serialize, Serializer};
+
+    pub fn utc<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 30];
+        match write(t, &mut buf).and_then(|n| std::str::from_utf8(&buf[..n]).ok()) {
+            Some(text) => s.serialize_str(text),
+            // Years outside 0000–9999: chrono's own form.
+            None => t.serialize(s),
+        }
+    }
+
+    pub fn utc_or_null<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => utc(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z` into `buf`; its length.
+    pub(super) fn write(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let mut nano = t.nanosecond();
+        let mut sec = t.second();
+        if nano >= 1_000_000_000 {
+            // A leap second: chrono writes it as second 60.
+            sec += 1;
+            nano -= 1_000_000_000;
+        }
+        let mut n = put(buf, 0, year, 4);
+        for (sep, value) in [
+            (b'-', t.month()),
+            (b'-', t.day()),
+            (b'T', t.hour()),
+            (b':', t.minute()),
+            (b':', sec),
+        ] {
+            buf[n] = sep;
+            n = put(buf, n + 1, value, 2);
+        }
+        let fraction = match nano {
+            0 => None,
+            _ if nano.is_multiple_of(1_000_000) => Some((nano / 1_000_000, 3)),
+            _ if nano.is_multiple_of(1_000) => Some((nano / 1_000, 6)),
+            _ => Some((nano, 9)),
+        };
+        if let Some((value, width)) = fraction {
+            buf[n] = b'.';
+            n = put(buf, n + 1, value, width);
+        }
+        buf[n] = b'Z';
+        Some(n + 1)
+    }
+
+    /// `value` in `width` decimal digits at `at`; the position after them.
+    fn put(buf: &mut [u8; 30], at: usize, mut value: u32, width: usize) -> usize {
+        for i in (at..at + width).rev() {
+            buf[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        at + width
+    }
 }
 
 /// An opaque version of a stored record (Table Storage ETag).
@@ -152,6 +224,37 @@ impl<T> Versioned<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_render_exactly_as_chrono_writes_them() {
+        use chrono::TimeZone;
+        #[derive(Serialize)]
+        struct Ours(#[serde(serialize_with = "super::rfc3339::utc")] DateTime<Utc>);
+        let base = Utc.with_ymd_and_hms(2026, 12, 2, 14, 5, 9).unwrap();
+        let mut cases = vec![
+            base,
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 6, 15, 7, 8, 9).unwrap(),
+            Utc::now(),
+        ];
+        for nanos in [1, 999, 1_000, 120_000, 5_000_000, 123_456_789, 999_999_999] {
+            cases.push(base + chrono::Duration::nanoseconds(nanos));
+        }
+        // A leap second (nanosecond ≥ 10⁹).
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_250_000_000))
+            .unwrap()
+            .and_utc();
+        cases.push(leap);
+        for t in cases {
+            assert_eq!(
+                serde_json::to_string(&Ours(t)).unwrap(),
+                serde_json::to_string(&t).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn failure_reasons_are_bounded() {

@@ -261,15 +261,14 @@ pub trait FleetDefStore: Send + Sync + 'static {
     async fn delete(&self, name: &crate::fleet::autoscale::FleetName) -> Result<bool, StoreError>;
 }
 
-/// One Allocate `requestId` across every instance: claimed (`server` None,
-/// `until` = the claim's lease) before a server is picked, then the server
-/// it got (`until` = its reservation's expiry). Its conditional insert is what
-/// makes the same requestId, sent to two instances at once, reserve once.
+/// One Allocate `requestId` across every instance: the server it reserved
+/// on, its players and the reservation's expiry. Written with a conditional
+/// insert after the reservation, so the same requestId at two instances ends
+/// with one reservation (the loser of the insert takes its own back).
 #[derive(Debug, Clone, PartialEq)]
-pub struct AllocationClaim {
+pub struct AllocationEntry {
     pub request_id: String,
-    pub server: Option<GroupKey>,
-    /// Players the request reserved (0 while claimed).
+    pub server: GroupKey,
     pub players: u32,
     pub until: chrono::DateTime<chrono::Utc>,
 }
@@ -277,13 +276,11 @@ pub struct AllocationClaim {
 #[async_trait]
 pub trait AllocationLedger: Send + Sync + 'static {
     async fn get(&self, request_id: &str)
-        -> Result<Option<Versioned<AllocationClaim>>, StoreError>;
-    /// `AlreadyExists` when the requestId is claimed already.
-    async fn insert(&self, claim: &AllocationClaim) -> Result<Etag, StoreError>;
+        -> Result<Option<Versioned<AllocationEntry>>, StoreError>;
+    /// `AlreadyExists` when the requestId has an entry already.
+    async fn insert(&self, claim: &AllocationEntry) -> Result<Etag, StoreError>;
     /// `PreconditionFailed` when the entry changed since `etag`.
-    async fn replace(&self, claim: &AllocationClaim, etag: &Etag) -> Result<Etag, StoreError>;
-    /// Remove the entry if it still has `etag` (a lost race is no error).
-    async fn remove(&self, request_id: &str, etag: &Etag) -> Result<(), StoreError>;
+    async fn replace(&self, claim: &AllocationEntry, etag: &Etag) -> Result<Etag, StoreError>;
     /// Delete the entries whose `until` is before `before`; how many.
     async fn sweep(&self, before: chrono::DateTime<chrono::Utc>) -> Result<usize, StoreError>;
 }

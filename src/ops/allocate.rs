@@ -25,7 +25,7 @@
 use super::{App, OpsError};
 use crate::fleet::allocation::{fits, rank, AllocateRequest, Reservation, PICK_AMONG};
 use crate::fleet::{GroupRecord, GroupState, Versioned};
-use crate::ports::{AllocationClaim, ListQuery, StoreError};
+use crate::ports::{AllocationEntry, ListQuery, StoreError};
 use std::time::Duration;
 
 /// Writes one Allocate tries before it answers `AllocationContention`.
@@ -104,18 +104,18 @@ impl App {
     /// writes when quiet: the reservation and the ledger entry.
     pub async fn allocate(&self, req: &AllocateRequest) -> Result<Allocation, OpsError> {
         for _ in 0..MAX_ATTEMPTS {
-            let mine = self.allocate_unclaimed(req).await?;
-            let entry = AllocationClaim {
-                request_id: req.request_id.clone(),
-                server: Some(mine.server.key.clone()),
-                players: mine.reservation.players,
-                until: mine.reservation.expires_at,
-            };
+            let mine = self.reserve(req).await?;
             if !mine.new {
                 // Found on a server already (this process's own retry): its
                 // entry was written when it was reserved.
                 return Ok(mine);
             }
+            let entry = AllocationEntry {
+                request_id: req.request_id.clone(),
+                server: mine.server.key.clone(),
+                players: mine.reservation.players,
+                until: mine.reservation.expires_at,
+            };
             let existing = match self.ledger.insert(&entry).await {
                 Ok(_) => return Ok(mine),
                 Err(StoreError::AlreadyExists) => self.ledger.get(&req.request_id).await,
@@ -134,8 +134,8 @@ impl App {
                 continue;
             };
             let now = crate::fleet::record::now();
-            if let (Some(key), true) = (&existing.value.server, existing.value.until > now) {
-                if let Some(theirs) = self.reservation_of(key, &existing.value).await? {
+            if existing.value.until > now {
+                if let Some(theirs) = self.reservation_of(&existing.value).await? {
                     if theirs.server.key != mine.server.key
                         || theirs.reservation.expires_at != mine.reservation.expires_at
                     {
@@ -170,11 +170,10 @@ impl App {
     /// players. `None` when the server is gone or leaving (allocate anew).
     async fn reservation_of(
         &self,
-        key: &crate::fleet::GroupKey,
-        entry: &AllocationClaim,
+        entry: &AllocationEntry,
     ) -> Result<Option<Allocation>, OpsError> {
         let now = crate::fleet::record::now();
-        let Some(v) = self.store.get(key).await? else {
+        let Some(v) = self.store.get(&entry.server).await? else {
             return Ok(None);
         };
         let reservation = match v.value.capacity.find(&entry.request_id, now) {
@@ -229,7 +228,7 @@ impl App {
         }
     }
 
-    async fn allocate_unclaimed(&self, req: &AllocateRequest) -> Result<Allocation, OpsError> {
+    async fn reserve(&self, req: &AllocateRequest) -> Result<Allocation, OpsError> {
         // A snapshot may not know a server made since: "nothing fits" is
         // only answered from a list read for this request.
         match self.allocate_from(req, false).await {

@@ -27,8 +27,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Creates of one fleet in flight at once (each waits for its ARM write token).
@@ -106,22 +106,13 @@ pub fn view(stored: &StoredFleet, census: Option<&Census>, now: DateTime<Utc>) -
     v
 }
 
-/// The rest of a tick's budget of Creates after a refusal.
-struct Creates {
-    stop: AtomicBool,
-    created: AtomicU32,
-    deferred: AtomicU32,
-    failed: AtomicU32,
-    errors: Mutex<Vec<String>>,
-}
-
-impl Creates {
-    fn error(&self, e: String) {
-        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
-        if errors.len() < MAX_ERRORS {
-            errors.push(e);
-        }
-    }
+/// What one of a tick's Creates came to.
+enum Created {
+    Done,
+    /// Not sent: ARM's write limit is spent, or an earlier Create of this
+    /// tick was refused (the next tick tries again).
+    Deferred,
+    Failed(String),
 }
 
 impl App {
@@ -165,28 +156,47 @@ impl App {
         Err(StoreError::PreconditionFailed.into())
     }
 
-    async fn census(&self, fleet: &Fleet, now: DateTime<Utc>) -> Result<Census, StoreError> {
-        let rows = self
+    /// Every row of the fleet's resource group (its servers among them).
+    async fn servers_of(
+        &self,
+        fleet: &Fleet,
+    ) -> Result<Vec<crate::fleet::GroupRecord>, StoreError> {
+        Ok(self
             .store
             .list(&ListQuery::ByState {
                 state: None,
                 resource_group: Some(fleet.resource_group.clone()),
             })
-            .await?;
-        Ok(Census::of(
-            fleet,
-            rows.iter().map(|r| &r.value),
-            now,
-            self.settings.health_timeout,
-        ))
+            .await?
+            .into_iter()
+            .map(|v| v.value)
+            .collect())
+    }
+
+    async fn census(&self, fleet: &Fleet, now: DateTime<Utc>) -> Result<Census, StoreError> {
+        let rows = self.servers_of(fleet).await?;
+        Ok(Census::of(fleet, &rows, now, self.settings.health_timeout))
     }
 
     /// Every fleet with its servers now.
     pub async fn list_fleets(&self, now: DateTime<Utc>) -> Result<Vec<Value>, FleetOpsError> {
         let fleets = self.fleets.list().await?;
+        // One read per resource group, however many fleets share it.
+        let mut rows: HashMap<String, Vec<crate::fleet::GroupRecord>> = HashMap::new();
         let mut out = Vec::with_capacity(fleets.len());
         for f in &fleets {
-            let census = self.census(&f.value.fleet, now).await?;
+            let fleet = &f.value.fleet;
+            let rg = fleet.resource_group.key().to_owned();
+            if !rows.contains_key(&rg) {
+                let listed = self.servers_of(fleet).await?;
+                rows.insert(rg.clone(), listed);
+            }
+            let census = Census::of(
+                fleet,
+                rows.get(&rg).into_iter().flatten(),
+                now,
+                self.settings.health_timeout,
+            );
             out.push(view(&f.value, Some(&census), now));
         }
         Ok(out)
@@ -331,25 +341,23 @@ impl App {
             }
         }
         if p.create > 0 {
-            let creates = Creates {
-                stop: AtomicBool::new(false),
-                created: AtomicU32::new(0),
-                deferred: AtomicU32::new(0),
-                failed: AtomicU32::new(0),
-                errors: Mutex::new(Vec::new()),
-            };
-            futures::stream::iter(0..p.create)
-                .for_each_concurrent(CREATE_CONCURRENCY, |_| self.create_one(fleet, &creates))
+            // The first refusal stops the Creates not started yet.
+            let stop = AtomicBool::new(false);
+            let outcomes: Vec<Created> = futures::stream::iter(0..p.create)
+                .map(|_| self.create_one(fleet, &stop))
+                .buffer_unordered(CREATE_CONCURRENCY)
+                .collect()
                 .await;
-            run.created = creates.created.into_inner();
-            run.deferred = creates.deferred.into_inner();
-            run.failed = creates.failed.into_inner();
-            run.errors.extend(
-                creates
-                    .errors
-                    .into_inner()
-                    .unwrap_or_else(|p| p.into_inner()),
-            );
+            for o in outcomes {
+                match o {
+                    Created::Done => run.created += 1,
+                    Created::Deferred => run.deferred += 1,
+                    Created::Failed(e) => {
+                        run.failed += 1;
+                        run.errors.push(e);
+                    }
+                }
+            }
         }
         for key in &p.mark {
             match self.mark_if_idle(key).await {
@@ -366,10 +374,9 @@ impl App {
         );
     }
 
-    async fn create_one(&self, fleet: &Fleet, creates: &Creates) {
-        if creates.stop.load(Ordering::Relaxed) {
-            creates.deferred.fetch_add(1, Ordering::Relaxed);
-            return;
+    async fn create_one(&self, fleet: &Fleet, stop: &AtomicBool) -> Created {
+        if stop.load(Ordering::Relaxed) {
+            return Created::Deferred;
         }
         let capacity = crate::fleet::allocation::Capacity {
             max_sessions: fleet.max_sessions,
@@ -383,34 +390,23 @@ impl App {
         for _ in 0..3 {
             let key = match fleet.name.server_name(&mut rng) {
                 Ok(n) => GroupKey::new(fleet.resource_group.clone(), n),
-                Err(e) => {
-                    creates.failed.fetch_add(1, Ordering::Relaxed);
-                    creates.error(e.to_string());
-                    return;
-                }
+                Err(e) => return Created::Failed(e.to_string()),
             };
             match self.create_with(&key, &fleet.spec, capacity.clone()).await {
-                Ok(_) => {
-                    creates.created.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
+                Ok(_) => return Created::Done,
                 Err(OpsError::Conflict { .. }) => continue,
                 Err(OpsError::Platform(PlatformError::Throttled { .. })) => {
-                    creates.stop.store(true, Ordering::Relaxed);
-                    creates.deferred.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    stop.store(true, Ordering::Relaxed);
+                    return Created::Deferred;
                 }
                 Err(e) => {
-                    creates.stop.store(true, Ordering::Relaxed);
-                    creates.failed.fetch_add(1, Ordering::Relaxed);
+                    stop.store(true, Ordering::Relaxed);
                     tracing::warn!(fleet = %fleet.name, group = %key, error = %e, "autoscaler's Create failed");
-                    creates.error(format!("Create {key}: {e}"));
-                    return;
+                    return Created::Failed(format!("Create {key}: {e}"));
                 }
             }
         }
-        creates.failed.fetch_add(1, Ordering::Relaxed);
-        creates.error("three server names in a row were taken".into());
+        Created::Failed("three server names in a row were taken".into())
     }
 
     /// Mark `key` if it is still Running with nobody on it and nothing

@@ -2,14 +2,13 @@
 //! fleet table (`<FLEET_TABLE>Allocations`), created on first write. Spread
 //! over [`SHARDS`] partitions (`alloc-0` … `alloc-f`, by a hash of the
 //! requestId) so that many allocators do not share one partition's limit;
-//! RowKey = the requestId. Columns: `Server` (`resource group/name`, missing
-//! while claimed), `Players` and `Until` (Edm.DateTime: the claim's lease, then the
-//! reservation's expiry). GC sweeps the entries whose `Until` has passed.
+//! RowKey = the requestId. Columns: `Server` (`resource group/name`),
+//! `Players` and `Until` (Edm.DateTime: the reservation's expiry). GC sweeps the entries whose `Until` has passed.
 
 use super::documents::Documents;
 use super::row::Entity;
 use crate::fleet::{ContainerGroupName, Etag, GroupKey, ResourceGroup, Versioned};
-use crate::ports::{AllocationClaim, AllocationLedger, StoreError};
+use crate::ports::{AllocationEntry, AllocationLedger, StoreError};
 use async_trait::async_trait;
 use azure_data_tables::clients::TableClient;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -35,21 +34,18 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn to_entity(c: &AllocationClaim) -> Value {
-    let mut e = json!({
+fn to_entity(c: &AllocationEntry) -> Value {
+    json!({
         "PartitionKey": shard(&c.request_id),
         "RowKey": c.request_id,
         "Until": time(c.until),
         "Until@odata.type": "Edm.DateTime",
         "Players": c.players,
-    });
-    if let Some(k) = &c.server {
-        e["Server"] = json!(format!("{}/{}", k.resource_group.as_str(), k.name.as_str()));
-    }
-    e
+        "Server": format!("{}/{}", c.server.resource_group.as_str(), c.server.name.as_str()),
+    })
 }
 
-fn from_entity(e: &Entity) -> Result<AllocationClaim, StoreError> {
+fn from_entity(e: &Entity) -> Result<AllocationEntry, StoreError> {
     let id = e.get("RowKey").and_then(Value::as_str).unwrap_or_default();
     let invalid = |m: String| StoreError::Rejected {
         code: "InvalidRow".into(),
@@ -61,19 +57,18 @@ fn from_entity(e: &Entity) -> Result<AllocationClaim, StoreError> {
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .ok_or_else(|| invalid("no readable Until".into()))?
         .with_timezone(&Utc);
-    let server = match e.get("Server").and_then(Value::as_str) {
-        None => None,
-        Some(s) => {
-            let (rg, name) = s
-                .split_once('/')
-                .ok_or_else(|| invalid(format!("Server {s:?}")))?;
-            Some(GroupKey::new(
-                ResourceGroup::parse(rg).map_err(|e| invalid(e.to_string()))?,
-                ContainerGroupName::parse(name).map_err(|e| invalid(e.to_string()))?,
-            ))
-        }
-    };
-    Ok(AllocationClaim {
+    let s = e
+        .get("Server")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("no Server".into()))?;
+    let (rg, name) = s
+        .split_once('/')
+        .ok_or_else(|| invalid(format!("Server {s:?}")))?;
+    let server = GroupKey::new(
+        ResourceGroup::parse(rg).map_err(|e| invalid(e.to_string()))?,
+        ContainerGroupName::parse(name).map_err(|e| invalid(e.to_string()))?,
+    );
+    Ok(AllocationEntry {
         request_id: id.to_owned(),
         server,
         players: e
@@ -98,32 +93,21 @@ impl AllocationLedger for TableLedger {
     async fn get(
         &self,
         request_id: &str,
-    ) -> Result<Option<Versioned<AllocationClaim>>, StoreError> {
+    ) -> Result<Option<Versioned<AllocationEntry>>, StoreError> {
         match self.rows.get(&shard(request_id), request_id).await? {
             Some((e, etag)) => Ok(Some(Versioned::new(from_entity(&e)?, etag))),
             None => Ok(None),
         }
     }
 
-    async fn insert(&self, c: &AllocationClaim) -> Result<Etag, StoreError> {
+    async fn insert(&self, c: &AllocationEntry) -> Result<Etag, StoreError> {
         self.rows.insert(&to_entity(c)).await
     }
 
-    async fn replace(&self, c: &AllocationClaim, etag: &Etag) -> Result<Etag, StoreError> {
+    async fn replace(&self, c: &AllocationEntry, etag: &Etag) -> Result<Etag, StoreError> {
         self.rows
             .replace(&shard(&c.request_id), &c.request_id, &to_entity(c), etag)
             .await
-    }
-
-    async fn remove(&self, request_id: &str, etag: &Etag) -> Result<(), StoreError> {
-        match self
-            .rows
-            .delete_at(&shard(request_id), request_id, etag)
-            .await
-        {
-            Ok(_) | Err(StoreError::PreconditionFailed) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     async fn sweep(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
@@ -157,12 +141,12 @@ mod tests {
 
     #[test]
     fn an_entry_reads_back_and_shards_are_stable() {
-        let c = AllocationClaim {
+        let c = AllocationEntry {
             request_id: "match-42:a".into(),
-            server: Some(GroupKey::new(
+            server: GroupKey::new(
                 ResourceGroup::parse("games").unwrap(),
                 ContainerGroupName::parse("arena-1").unwrap(),
-            )),
+            ),
             players: 3,
             until: DateTime::parse_from_rfc3339("2026-12-02T12:00:00.123456Z")
                 .unwrap()

@@ -338,19 +338,6 @@ async fn one_request_id_sent_to_two_instances_at_once_reserves_once() {
     }
 }
 
-async fn report(t: &TestApp, rg: &str, name: &str, n: u32) {
-    let token = t.app.keyring.issue(&key(rg, name)).await.unwrap();
-    let r = t
-        .http
-        .post(format!("{}/api/ReportSessions", t.base))
-        .bearer_auth(token)
-        .json(&json!({"resourceGroup": rg, "containerGroupName": name, "activeSessions": n}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-}
-
 async fn reserved(t: &TestApp, name: &str) -> (u64, u64) {
     let (_, list) = t.get("/api/List?resourceGroup=arena").await;
     let g = listed(&list, name);
@@ -370,7 +357,7 @@ async fn the_servers_own_report_confirms_the_oldest_reservations_its_rise_covers
     }
     assert_eq!(reserved(&t, "c1").await, (0, 5));
     // r1's two players arrived: the server says 2.
-    report(&t, "arena", "c1", 2).await;
+    t.report("arena", "c1", 2).await;
     assert_eq!(
         reserved(&t, "c1").await,
         (2, 3),
@@ -381,10 +368,10 @@ async fn the_servers_own_report_confirms_the_oldest_reservations_its_rise_covers
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(reserved(&t, "c1").await, (5, 3));
     // A rise of 1 does not cover r2's 3 players.
-    report(&t, "arena", "c1", 6).await;
+    t.report("arena", "c1", 6).await;
     assert_eq!(reserved(&t, "c1").await, (6, 3));
-    report(&t, "arena", "c1", 0).await;
-    report(&t, "arena", "c1", 3).await;
+    t.report("arena", "c1", 0).await;
+    t.report("arena", "c1", 3).await;
     assert_eq!(reserved(&t, "c1").await, (3, 0), "r2 confirmed");
     // r1 again, after its players joined: the same server, nothing reserved anew.
     let (s, v) = allocate(&t, json!({"requestId": "r1", "players": 2})).await;

@@ -8,19 +8,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-async fn report(t: &TestApp, rg: &str, name: &str, n: u32) {
-    let token = t.app.keyring.issue(&key(rg, name)).await.unwrap();
-    let r = t
-        .http
-        .post(format!("{}/api/ReportSessions", t.base))
-        .bearer_auth(token)
-        .json(&json!({"resourceGroup": rg, "containerGroupName": name, "activeSessions": n}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-}
-
 async fn with_slots(t: &TestApp, name: &str) {
     let mut body = create_body("arena", name);
     body["maxSessions"] = json!(8);
@@ -50,14 +37,14 @@ async fn a_silent_server_is_unhealthy_left_out_and_collected_only_when_empty() {
     for n in ["alive", "silent", "busy", "quiet", "fed"] {
         with_slots(&t, n).await;
     }
-    report(&t, "arena", "silent", 0).await;
-    report(&t, "arena", "busy", 3).await;
-    report(&t, "arena", "fed", 0).await;
+    t.report("arena", "silent", 0).await;
+    t.report("arena", "busy", 3).await;
+    t.report("arena", "fed", 0).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     // alive keeps reporting, as a live game server does (every 200 ms, so a
     // loaded machine never makes it look silent); fed only gets SetSessions
     // from the matchmaker (no heartbeat).
-    report(&t, "arena", "alive", 1).await;
+    t.report("arena", "alive", 1).await;
     let heartbeat = {
         let token = t.app.keyring.issue(&key("arena", "alive")).await.unwrap();
         let (http, url) = (t.http.clone(), format!("{}/api/ReportSessions", t.base));
@@ -142,7 +129,7 @@ async fn a_silent_server_is_unhealthy_left_out_and_collected_only_when_empty() {
 async fn without_a_health_timeout_nothing_is_judged() {
     let t = TestApp::spawn().await;
     with_slots(&t, "old-image").await;
-    report(&t, "arena", "old-image", 0).await;
+    t.report("arena", "old-image", 0).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, list) = t.get("/api/List").await;
     assert_eq!(names(&list), ["old-image"]);

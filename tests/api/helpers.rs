@@ -213,6 +213,21 @@ impl TestApp {
         (status, v["ReturnValue"].clone())
     }
 
+    /// The game server's own report (ReportSessions with its token): its
+    /// count and its heartbeat; must be accepted.
+    pub async fn report(&self, rg: &str, name: &str, n: u32) {
+        let token = self.app.keyring.issue(&key(rg, name)).await.unwrap();
+        let r = self
+            .http
+            .post(format!("{}/api/ReportSessions", self.base))
+            .bearer_auth(token)
+            .json(&json!({"resourceGroup": rg, "containerGroupName": name, "activeSessions": n}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "ReportSessions {rg}/{name} {n}");
+    }
+
     pub async fn row(&self, rg: &str, name: &str) -> Option<GroupRecord> {
         self.store()
             .get(&key(rg, name))

@@ -50,6 +50,11 @@ pub enum ListQuery {
     },
     /// What GC may act on: MarkedForDeletion or Failed with 0 sessions, and Deleting.
     GcCandidates,
+    /// Running servers with 0 sessions whose own last report is older than
+    /// `before` (the health check's candidates; a server that never reported
+    /// is not among them). The store filters, so the health check reads the
+    /// silent few, not every Running row.
+    SilentSince { before: chrono::DateTime<chrono::Utc> },
 }
 
 /// One session-count write inside an entity-group transaction.

@@ -213,14 +213,12 @@ impl App {
     /// connected; only its own report or the operator decides), so GC never
     /// drops players because a reporter broke.
     async fn mark_unhealthy(&self) -> usize {
-        if self.settings.health_timeout.is_none() {
+        let Some(timeout) = self.settings.health_timeout else {
             return 0;
-        }
-        let now = crate::fleet::record::now();
-        let query = ListQuery::ByState {
-            state: Some(GroupState::Running),
-            resource_group: None,
         };
+        let now = crate::fleet::record::now();
+        let before = now - chrono::Duration::from_std(timeout).unwrap_or(chrono::TimeDelta::MAX);
+        let query = ListQuery::SilentSince { before };
         let mut pages = self.store.list_pages(&query);
         let mut marked = 0;
         while let Some(page) = pages.next().await {

@@ -447,6 +447,11 @@ fn list_filter(query: &ListQuery) -> Option<String> {
              or State eq 'Deleting'"
                 .to_owned(),
         ),
+        // A row without HeartbeatAt does not match a comparison on it.
+        ListQuery::SilentSince { before } => Some(format!(
+            "State eq 'Running' and ActiveSessions eq 0 and HeartbeatAt lt datetime'{}'",
+            row::edm_datetime(*before)
+        )),
     }
 }
 

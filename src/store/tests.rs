@@ -357,6 +357,38 @@ async fn gc_candidates_are_exactly_the_collectable_rows() {
 }
 
 #[tokio::test]
+async fn silent_since_returns_only_running_empty_servers_silent_before_the_cut() {
+    use GroupState::*;
+    let store = fresh_store().await;
+    let cut = t0() + chrono::Duration::minutes(10);
+    // (name, state, sessions, last own report (minutes after t0), expected)
+    let rows: [(&str, GroupState, u32, Option<i64>, bool); 7] = [
+        ("silent-empty", Running, 0, Some(1), true),
+        ("silent-busy", Running, 3, Some(1), false),
+        ("fresh-empty", Running, 0, Some(11), false),
+        ("never-reported", Running, 0, None, false),
+        ("silent-marked", MarkedForDeletion, 0, Some(1), false),
+        ("silent-failed", Failed, 0, Some(1), false),
+        ("just-before", Running, 0, Some(9), true),
+    ];
+    for (n, state, sessions, at, _) in &rows {
+        let mut r = rec("rg-h", n, *state, *sessions);
+        r.capacity.heartbeat_at = at.map(|m| t0() + chrono::Duration::minutes(m));
+        store.insert(&r).await.unwrap();
+    }
+    let expected: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r.4)
+        .map(|(n, ..)| format!("rg-h/{n}"))
+        .collect();
+    let got = store
+        .list(&ListQuery::SilentSince { before: cut })
+        .await
+        .unwrap();
+    assert_eq!(names_of(&got), expected);
+}
+
+#[tokio::test]
 async fn get_many_returns_exactly_the_existing_rows() {
     let store = fresh_store().await;
     // 400 rows in rg-a, the same names in rg-b (must not leak in).

@@ -17,6 +17,7 @@ pub mod config;
 pub mod fleet;
 pub mod http;
 pub mod lifecycle;
+pub mod metrics;
 pub mod ops;
 pub mod ports;
 pub mod runtime;

@@ -54,7 +54,9 @@ pub enum ListQuery {
     /// `before` (the health check's candidates; a server that never reported
     /// is not among them). The store filters, so the health check reads the
     /// silent few, not every Running row.
-    SilentSince { before: chrono::DateTime<chrono::Utc> },
+    SilentSince {
+        before: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// One session-count write inside an entity-group transaction.

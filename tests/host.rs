@@ -99,6 +99,7 @@ fn host_json_and_function_json_are_what_the_host_needs() {
             "Fleets",
             "GC",
             "List",
+            "Metrics",
             "Monitor",
             "OpenStack",
             "Power",

@@ -236,7 +236,14 @@ impl Transport {
             if let Some(body) = &req.body {
                 r = r.body(body.clone());
             }
-            let (retry_after, failure) = match r.send().await {
+            let started = std::time::Instant::now();
+            let sent = r.send().await;
+            crate::metrics::provider_call(
+                self.service,
+                sent.as_ref().ok().map(|a| a.status().as_u16()),
+                started.elapsed(),
+            );
+            let (retry_after, failure) = match sent {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();

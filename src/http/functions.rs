@@ -29,8 +29,35 @@ pub async fn create(State(app): State<AppState>, RawJson(b): RawJson) -> Answer 
 /// `NoCapacity` (or `AllocationContention`) with Retry-After.
 pub async fn allocate(State(app): State<AppState>, RawJson(b): RawJson) -> Answer {
     let req = requests::allocate(&b)?;
-    let done = app.allocate(&req).await?;
-    Ok((StatusCode::OK, Json(crate::ops::allocate::view(&done))))
+    let started = std::time::Instant::now();
+    let done = app.allocate(&req).await.map_err(ApiError::from);
+    let result = match &done {
+        Ok(a) if a.new => "Allocated",
+        Ok(_) => "Repeated",
+        Err(e) if e.code == "NoCapacity" => "UnAllocated",
+        Err(e) if e.code == "AllocationContention" => "Contention",
+        Err(_) => "Error",
+    };
+    crate::metrics::allocation(result, started.elapsed());
+    Ok((StatusCode::OK, Json(crate::ops::allocate::view(&done?))))
+}
+
+/// GET /api/Metrics → Prometheus (OpenMetrics) text: the fleet's gauges
+/// from the table, this process's counters ([`crate::metrics`]).
+pub async fn metrics(State(app): State<AppState>) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let census = app.fleet_gauges().await?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                crate::metrics::CONTENT_TYPE,
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        crate::metrics::render(&census),
+    )
+        .into_response())
 }
 
 /// POST /api/Delete → 200 deleted, 202 still deleting.

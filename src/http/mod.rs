@@ -76,13 +76,14 @@ impl Deadline {
 
 /// The HTTP functions, at the path the host forwards them to, and the
 /// non-forwarded ones (Monitor, GC, ScheduleTick, Autoscale) at `/<Name>`.
-pub const HTTP_FUNCTIONS: [&str; 12] = [
+pub const HTTP_FUNCTIONS: [&str; 13] = [
     "Allocate",
     "Create",
     "Delete",
     "Details",
     "Fleets",
     "List",
+    "Metrics",
     "OpenStack",
     "Power",
     "ReportSessions",
@@ -116,6 +117,7 @@ pub fn router_with(app: AppState, keys_required: bool) -> Router {
                 .delete(functions::delete_fleet),
         )
         .route("/api/List", get(functions::list).post(functions::list))
+        .route("/api/Metrics", get(functions::metrics))
         .route("/api/OpenStack", get(openstack::openstack))
         .route("/api/Power", post(functions::power))
         .route("/api/ReportSessions", post(functions::report_sessions))

@@ -262,11 +262,13 @@ impl App {
         let count = fleets.len();
         let runs =
             futures::future::join_all(fleets.into_iter().map(|f| self.scale_one(f, now))).await;
-        Ok(AutoscaleReport {
+        let report = AutoscaleReport {
             at: time(now),
             fleets: count,
             runs,
-        })
+        };
+        crate::metrics::autoscale_run(&report);
+        Ok(report)
     }
 
     async fn scale_one(&self, row: Versioned<StoredFleet>, now: DateTime<Utc>) -> FleetRun {

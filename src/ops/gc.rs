@@ -117,6 +117,7 @@ impl App {
         match pages.next().await {
             Some(first) => queue.extend(self.adopt_candidates(&mut adopter, first?).await),
             None => {
+                crate::metrics::gc_run(&report);
                 tracing::info!(?report, "gc run finished");
                 return Ok(report);
             }
@@ -157,6 +158,7 @@ impl App {
                 None => {}
             }
         }
+        crate::metrics::gc_run(&report);
         if let Some(e) = stopped {
             tracing::warn!(?report, error = %e, "gc could not read every candidate; the next run reads the rest");
             return Err(e);

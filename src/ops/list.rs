@@ -39,6 +39,24 @@ impl App {
         Ok(all)
     }
 
+    /// The whole fleet counted for the metrics gauges, a page at a time (the
+    /// original project's rows as they are: counting moves nothing).
+    pub async fn fleet_gauges(&self) -> Result<crate::metrics::Census, OpsError> {
+        let now = crate::fleet::record::now();
+        let mut census = crate::metrics::Census::default();
+        let query = ListQuery::ByState {
+            state: None,
+            resource_group: None,
+        };
+        let mut pages = self.store.list_pages(&query);
+        while let Some(page) = pages.next().await {
+            for v in page? {
+                census.add(&v.value, self.unhealthy(&v.value), now);
+            }
+        }
+        Ok(census)
+    }
+
     /// Every matching group as a stream of pages in key order. Returns once
     /// the first rows are read (or the listing is known to be empty): an
     /// error until then is returned here, not in the stream.

@@ -17,6 +17,7 @@ mod health;
 mod huawei;
 mod legacy;
 mod list;
+mod metrics;
 mod monitor;
 mod openstack;
 mod pacing;

@@ -101,6 +101,7 @@ fn host_json_and_function_json_are_what_the_host_needs() {
             "List",
             "Metrics",
             "Monitor",
+            "OpenApi",
             "OpenStack",
             "Power",
             "ReportSessions",
@@ -139,6 +140,9 @@ fn host_json_and_function_json_are_what_the_host_needs() {
                     "function"
                 };
                 assert_eq!(f.trigger["authLevel"], level, "{}", f.name);
+                if f.name == "OpenApi" {
+                    assert_eq!(f.trigger["route"], "openapi.json");
+                }
                 if f.name == "Schedules" || f.name == "Fleets" {
                     assert_eq!(f.trigger["route"], f.name);
                     assert_eq!(f.trigger["methods"], json!(["get", "post", "delete"]));

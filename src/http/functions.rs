@@ -42,6 +42,19 @@ pub async fn allocate(State(app): State<AppState>, RawJson(b): RawJson) -> Answe
     Ok((StatusCode::OK, Json(crate::ops::allocate::view(&done?))))
 }
 
+/// The OpenAPI 3.1 document of every HTTP function (written by docs/openapi.py).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// GET /api/openapi.json → [`OPENAPI`].
+pub async fn openapi() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
 /// GET /api/Metrics → Prometheus (OpenMetrics) text: the fleet's gauges
 /// from the table, this process's counters ([`crate::metrics`]).
 pub async fn metrics(State(app): State<AppState>) -> Result<axum::response::Response, ApiError> {

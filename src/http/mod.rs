@@ -76,7 +76,7 @@ impl Deadline {
 
 /// The HTTP functions, at the path the host forwards them to, and the
 /// non-forwarded ones (Monitor, GC, ScheduleTick, Autoscale) at `/<Name>`.
-pub const HTTP_FUNCTIONS: [&str; 13] = [
+pub const HTTP_FUNCTIONS: [&str; 14] = [
     "Allocate",
     "Create",
     "Delete",
@@ -85,6 +85,7 @@ pub const HTTP_FUNCTIONS: [&str; 13] = [
     "List",
     "Metrics",
     "OpenStack",
+    "openapi.json",
     "Power",
     "ReportSessions",
     "Schedules",
@@ -118,6 +119,7 @@ pub fn router_with(app: AppState, keys_required: bool) -> Router {
         )
         .route("/api/List", get(functions::list).post(functions::list))
         .route("/api/Metrics", get(functions::metrics))
+        .route("/api/openapi.json", get(functions::openapi))
         .route("/api/OpenStack", get(openstack::openstack))
         .route("/api/Power", post(functions::power))
         .route("/api/ReportSessions", post(functions::report_sessions))
@@ -189,7 +191,7 @@ async fn no_route(uri: Uri) -> ApiError {
 async fn wrong_method(req: Request) -> ApiError {
     let allowed = match req.uri().path() {
         "/api/List" => "GET or POST",
-        "/api/OpenStack" => "GET",
+        "/api/OpenStack" | "/api/Metrics" | "/api/openapi.json" => "GET",
         "/api/Schedules" | "/api/Fleets" => "GET, POST or DELETE",
         _ => "POST",
     };

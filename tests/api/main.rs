@@ -19,6 +19,7 @@ mod legacy;
 mod list;
 mod metrics;
 mod monitor;
+mod openapi;
 mod openstack;
 mod pacing;
 mod power;

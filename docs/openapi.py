@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Writes src/http/openapi.json, the OpenAPI 3.1 document gamefleet serves at
+GET /api/openapi.json. Edit this file, run it, commit both; tests/api/openapi.rs
+checks the document against the router and the answers against the schemas."""
+import json, pathlib, sys
+
+NAME_RG = {"type": "string", "minLength": 1, "maxLength": 90, "pattern": r"^[-\w._()]*[-\w_()]$"}
+NAME_CG = {"type": "string", "minLength": 1, "maxLength": 63, "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+STATE = {"type": "string", "enum": ["Creating", "Running", "MarkedForDeletion", "Failed", "Deleting"]}
+TIME = {"type": "string", "format": "date-time"}
+SESSIONS = {"type": "integer", "minimum": 0, "maximum": 2147483647}
+LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
+
+ERROR_BODY = {"type": "object", "required": ["code", "message"], "additionalProperties": False,
+              "properties": {"code": {"type": "string", "examples": ["GroupNotFound"]},
+                             "message": {"type": "string"}}}
+
+schemas = {
+    "Error": {"type": "object", "required": ["error"], "additionalProperties": False,
+              "properties": {"error": ERROR_BODY}},
+    "GroupKey": {
+        "type": "object", "required": ["resourceGroup", "containerGroupName"],
+        "properties": {"resourceGroup": NAME_RG, "containerGroupName": NAME_CG},
+    },
+    "GameServer": {
+        "type": "object",
+        "required": ["resourceGroup", "containerGroupName", "state", "publicIp", "activeSessions",
+                     "location", "createdAt", "stateChangedAt", "maxSessions", "labels", "reserved",
+                     "lastHeartbeatAt"],
+        "properties": {
+            "resourceGroup": {"type": "string"}, "containerGroupName": {"type": "string"},
+            "state": STATE, "publicIp": {"type": ["string", "null"]},
+            "activeSessions": SESSIONS, "location": {"type": "string"},
+            "failureReason": {"type": "string"}, "createdAt": TIME, "stateChangedAt": TIME,
+            "maxSessions": {"type": ["integer", "null"], "minimum": 0},
+            "labels": LABELS, "reserved": {"type": "integer", "minimum": 0},
+            "lastHeartbeatAt": {"type": ["string", "null"], "format": "date-time"},
+            "health": {"type": "string", "enum": ["healthy", "unknown", "unhealthy"]},
+        },
+    },
+    "CreateRequest": {
+        "type": "object", "required": ["resourceGroup", "containerGroupName", "containerGroup"],
+        "properties": {
+            "resourceGroup": NAME_RG, "containerGroupName": NAME_CG,
+            "containerGroup": {"type": "object", "description": "ARM's container group body (REST shape, or the original project's flattened shape)"},
+            "maxSessions": {"type": "integer", "minimum": 1}, "labels": LABELS,
+        },
+    },
+    "AllocateRequest": {
+        "type": "object", "required": ["requestId"],
+        "properties": {
+            "requestId": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": r"^[A-Za-z0-9_.:-]+$"},
+            "players": {"type": "integer", "minimum": 1, "default": 1},
+            "regions": {"type": "array", "items": {"type": "string"}},
+            "labels": LABELS,
+            "strategy": {"type": "string", "enum": ["Packed", "Distributed"], "default": "Packed"},
+            "resourceGroup": NAME_RG,
+        },
+    },
+    "Allocation": {
+        "type": "object",
+        "required": ["resourceGroup", "containerGroupName", "publicIp", "ports", "location", "reserved",
+                     "reservationExpiresAt", "requestId"],
+        "properties": {
+            "resourceGroup": {"type": "string"}, "containerGroupName": {"type": "string"},
+            "publicIp": {"type": ["string", "null"]},
+            "ports": {"type": "array", "items": {"type": "object"}},
+            "location": {"type": "string"}, "reserved": {"type": "integer", "minimum": 0},
+            "reservationExpiresAt": TIME, "requestId": {"type": "string"},
+        },
+    },
+    "DeleteRequest": {
+        "allOf": [{"$ref": "#/components/schemas/GroupKey"}],
+        "properties": {"force": {"type": "boolean", "default": False}},
+    },
+    "Deleted": {
+        "type": "object", "required": ["resourceGroup", "containerGroupName", "deleted", "state"],
+        "properties": {"resourceGroup": {"type": "string"}, "containerGroupName": {"type": "string"},
+                       "deleted": {"type": "boolean"}, "state": {"type": ["string", "null"]}},
+    },
+    "DetailsRequest": {
+        "allOf": [{"$ref": "#/components/schemas/GroupKey"}],
+        "properties": {"type": {"type": "string", "enum": ["logs"]},
+                       "containerName": NAME_CG, "tail": {"type": "integer", "minimum": 1}},
+    },
+    "SessionItem": {
+        "allOf": [{"$ref": "#/components/schemas/GroupKey"}],
+        "required": ["activeSessions"],
+        "properties": {"activeSessions": SESSIONS},
+    },
+    "SessionResults": {
+        "type": "object", "required": ["results"],
+        "properties": {"results": {"type": "array", "items": {
+            "type": "object", "required": ["resourceGroup", "containerGroupName", "applied"],
+            "properties": {"resourceGroup": {"type": "string"}, "containerGroupName": {"type": "string"},
+                           "activeSessions": SESSIONS, "applied": {"type": "boolean"},
+                           "error": ERROR_BODY}}}},
+    },
+    "SetStateRequest": {
+        "allOf": [{"$ref": "#/components/schemas/GroupKey"}],
+        "required": ["state"],
+        "properties": {"state": {"type": "string", "enum": ["Running", "MarkedForDeletion", "Failed"]},
+                       "reason": {"type": "string"}},
+    },
+    "Object": {"type": "object", "description": "see the README for its fields"},
+}
+
+def ref(name): return {"$ref": f"#/components/schemas/{name}"}
+def body(schema, required=True):
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+def ok(desc, schema, ctype="application/json"):
+    return {"description": desc, "content": {ctype: {"schema": schema}}}
+ERR = {"description": "error", "content": {"application/json": {"schema": ref("Error")}}}
+def errors(*codes):
+    names = {"400": "bad input (nothing written)", "401": "no or wrong key", "403": "forbidden",
+             "404": "not found", "409": "conflict with the server's state", "413": "body over 1 MiB",
+             "415": "not JSON", "502": "the cloud provider failed", "503": "storage or the provider unavailable, or no capacity (Retry-After)",
+             "504": "timed out"}
+    return {c: dict(ERR, description=names[c]) for c in codes}
+COMMON = ("400", "401", "413", "415", "502", "503")
+
+paths = {
+    "/api/Create": {"post": {"operationId": "Create", "summary": "Create a game server (ACI container group)",
+        "requestBody": body(ref("CreateRequest")),
+        "responses": {"202": ok("the Creating record", ref("GameServer")), **errors(*COMMON, "404", "409")}}},
+    "/api/List": {m: {"operationId": op, "summary": "The game servers (streamed)" + extra,
+        "parameters": [
+            {"name": "state", "in": "query", "schema": {"type": "string", "enum": STATE["enum"] + ["all"]}},
+            {"name": "resourceGroup", "in": "query", "schema": NAME_RG}],
+        "responses": {"200": ok("the servers", {"type": "array", "items": ref("GameServer")}), **errors("400", "401", "503")}}
+        for m, op, extra in [("get", "List", ""), ("post", "ListPost", "; POST as the original project called it, same query, no body")]},
+    "/api/Allocate": {"post": {"operationId": "Allocate", "summary": "Reserve slots on a server, once per requestId",
+        "requestBody": body(ref("AllocateRequest")),
+        "responses": {"200": ok("the server and the reservation", ref("Allocation")), **errors(*COMMON)}}},
+    "/api/Delete": {"post": {"operationId": "Delete", "summary": "Delete a game server",
+        "requestBody": body(ref("DeleteRequest")),
+        "responses": {"200": ok("deleted", ref("Deleted")), "202": ok("ARM still deleting", ref("Deleted")),
+                      **errors(*COMMON, "404", "409")}}},
+    "/api/Details": {"post": {"operationId": "Details", "summary": "ARM's container group, or a container's logs",
+        "requestBody": body(ref("DetailsRequest")),
+        "responses": {"200": ok("the group or the logs", ref("Object")), **errors(*COMMON, "404", "409")}}},
+    "/api/SetSessions": {"post": {"operationId": "SetSessions", "summary": "Set active sessions (the matchmaker)",
+        "requestBody": body({"type": "array", "items": ref("SessionItem")}),
+        "responses": {"200": ok("every item applied", ref("SessionResults")),
+                      "207": ok("some items not applied", ref("SessionResults")), **errors(*COMMON)}}},
+    "/api/ReportSessions": {"post": {"operationId": "ReportSessions",
+        "summary": "A game server reports its own sessions (its heartbeat); the token is the credential",
+        "security": [{"sessionToken": []}, {"sessionTokenQuery": []}],
+        "parameters": [{"name": "token", "in": "query", "schema": {"type": "string"}}],
+        "requestBody": body({"oneOf": [ref("SessionItem"), {"type": "array", "items": ref("SessionItem")}]}),
+        "responses": {"200": ok("applied", ref("SessionResults")), **errors(*COMMON, "403", "404", "409")}}},
+    "/api/SetState": {"post": {"operationId": "SetState", "summary": "Mark, unmark or fail a server",
+        "requestBody": body(ref("SetStateRequest")),
+        "responses": {"200": ok("the record", ref("GameServer")), **errors(*COMMON, "404", "409")}}},
+    "/api/Fleets": {
+        "get": {"operationId": "ListFleets", "summary": "Every fleet, or one (?name=)",
+            "parameters": [{"name": "name", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": ok("the fleet(s) with status", {"oneOf": [ref("Object"), {"type": "array", "items": ref("Object")}]}),
+                          **errors("400", "401", "404", "503")}},
+        "post": {"operationId": "PutFleet", "summary": "Create or replace a fleet (standby capacity)",
+            "requestBody": body(ref("Object")),
+            "responses": {"200": ok("the fleet", ref("Object")), **errors(*COMMON)}},
+        "delete": {"operationId": "DeleteFleet", "summary": "Delete a fleet (?drain=true marks its servers)",
+            "parameters": [{"name": "name", "in": "query", "required": True, "schema": {"type": "string"}},
+                           {"name": "drain", "in": "query", "schema": {"type": "boolean"}}],
+            "responses": {"200": ok("deleted", ref("Object")), **errors("400", "401", "404", "503")}}},
+    "/api/Schedules": {
+        "get": {"operationId": "ListSchedules", "summary": "Every schedule with its next fire times",
+            "responses": {"200": ok("the schedules", {"type": "array", "items": ref("Object")}),
+                          **errors("401", "503")}},
+        "post": {"operationId": "PutSchedule", "summary": "Create or replace a schedule",
+            "requestBody": body(ref("Object")),
+            "responses": {"200": ok("the schedule", ref("Object")), **errors(*COMMON)}},
+        "delete": {"operationId": "DeleteSchedule", "summary": "Delete a schedule",
+            "parameters": [{"name": "name", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": ok("deleted", ref("Object")), **errors("400", "401", "404", "503")}}},
+    "/api/Power": {"post": {"operationId": "Power", "summary": "Start, stop, toggle, restart or report compute on any provider",
+        "requestBody": body(ref("Object")),
+        "responses": {"200": ok("the outcome", ref("Object")), "202": ok("accepted, not finished", ref("Object")),
+                      **errors(*COMMON, "404", "409", "504")}}},
+    "/api/OpenStack": {"get": {"operationId": "OpenStack", "summary": "The seed's OpenStack start/stop API (OPENSTACK_API_KEYS)",
+        "security": [{"apiKey": []}, {"openstackApiKeyQuery": []}],
+        "parameters": [{"name": "action", "in": "query", "schema": {"type": "string", "enum": ["start", "stop", "status"]}},
+                       {"name": "instance_id", "in": "query", "schema": {"type": "string"}},
+                       {"name": "region", "in": "query", "schema": {"type": "string"}},
+                       {"name": "wait", "in": "query", "schema": {"type": "boolean"}},
+                       {"name": "api_key", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": ok("the outcome", ref("Object")), **errors("400", "401", "404", "409", "502", "503", "504")}}},
+    "/api/Metrics": {"get": {"operationId": "Metrics", "summary": "Prometheus (OpenMetrics) text: fleet gauges, process counters",
+        "responses": {"200": ok("OpenMetrics text", {"type": "string"}, "application/openmetrics-text"), **errors("401", "503")}}},
+    "/api/openapi.json": {"get": {"operationId": "OpenApi", "summary": "This document",
+        "responses": {"200": ok("OpenAPI 3.1", {"type": "object"}), **errors("401")}}},
+}
+
+doc = {
+    "openapi": "3.1.0",
+    "info": {"title": "gamefleet", "version": "0.1.0",
+             "description": "Game-server fleet manager for Azure Container Instances, as an Azure Functions custom handler. Every error is the Error schema."},
+    "servers": [{"url": "/"}],
+    "security": [{"functionKey": []}, {"functionKeyQuery": []}, {"apiKey": []}],
+    "paths": paths,
+    "components": {
+        "schemas": schemas,
+        "securitySchemes": {
+            "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key",
+                            "description": "Azure Functions function key (checked by the host)"},
+            "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                       "description": "one of GAMEFLEET_API_KEYS (checked by gamefleet)"},
+            "sessionToken": {"type": "http", "scheme": "bearer", "description": "the container's own session token"},
+            "sessionTokenQuery": {"type": "apiKey", "in": "query", "name": "token"},
+            "openstackApiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},
+        },
+    },
+}
+out = pathlib.Path(__file__).resolve().parent.parent / "src/http/openapi.json"
+text = json.dumps(doc, indent=1) + "\n"
+if sys.argv[1:] == ["--check"]:  # .ci/run: the committed document is this file's output
+    if out.read_text() != text:
+        sys.exit(f"{out} is not what docs/openapi.py writes: run docs/openapi.py and commit both")
+else:
+    out.write_text(text)

@@ -43,7 +43,6 @@ param fleetTable string = 'ACIDetails'
 
 @description('Signing keys of the game servers\' session tokens: id:base64secret[,id:base64secret] (openssl rand -base64 32). Given: stored as a Key Vault secret that the app reads through a Key Vault reference. Empty: no vault; gamefleet generates one key and keeps it in the table <fleetTable>Keys.')
 @secure()
-// checkov:skip=CKV_AZURE_131: the default is the empty string, which means "no keys given" (gamefleet then generates its own), not a secret written in the template.
 param sessionTokenKeys string = ''
 
 @description('Most instances Flex may scale the app to. gamefleet paces ARM writes per process, so fewer instances share ARM\'s write bucket more evenly.')

@@ -9,7 +9,8 @@
 // connection string, no Contributor.
 //
 //   az deployment group create -g <rg> -f deploy/azure/main.bicep -p appName=<name> [gamesResourceGroup=<rg>]
-//   deploy/package.sh && az functionapp deployment source config-zip -g <rg> -n <name> --src dist/gamefleet-functionapp.zip
+//   GAMEFLEET_TARGET=x86_64-unknown-linux-musl deploy/package.sh
+//   az functionapp deployment source config-zip -g <rg> -n <name> --src dist/gamefleet-functionapp.zip
 //   deploy/azure/events.sh <rg>        (events.bicep, once Monitor exists)
 //
 // or `azd up` (azure.yaml at the repository root does all three).
@@ -67,6 +68,9 @@ param instanceMemoryMB int = 2048
   'Standard_RAGZRS'
 ])
 param storageSku string = 'Standard_ZRS'
+
+@description('Spread the Flex Consumption plan\'s instances over availability zones (the region must have them).')
+param zoneRedundant bool = false
 
 @description('Tags on every resource.')
 param tags object = {}
@@ -246,7 +250,7 @@ var appSettings = concat([
 ] : [])
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_225: zone redundancy is not set on this Flex Consumption plan (scale to zero is the point; whether and where FC1 is zone redundant was not verified); set zoneRedundant on the plan in a region that offers it.
+  // checkov:skip=CKV_AZURE_225: zone redundancy is a parameter (zoneRedundant), off by default because not every region that offers Flex Consumption has availability zones; turn it on where the region has them.
   name: '${appName}-plan'
   location: location
   tags: tags
@@ -257,6 +261,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
   properties: {
     reserved: true
+    zoneRedundant: zoneRedundant
   }
 }
 

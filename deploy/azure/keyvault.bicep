@@ -24,8 +24,8 @@ var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 // RBAC (no access policies); soft delete and purge protection: a deleted vault
 // or secret stays recoverable, and cannot be purged, for 90 days.
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  // checkov:skip=CKV_AZURE_109: the app reaches the vault without a virtual network (Flex Consumption without VNet integration), so the vault's firewall must let it in; access is by RBAC, one role (Key Vault Secrets User) for one identity.
-  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109: public network access is how a Flex app without a virtual network resolves its Key Vault reference.
+  // checkov:skip=CKV_AZURE_109: Flex Consumption cannot resolve Key Vault references to a vault whose network access is restricted, even with VNet integration (Flex plan docs, Considerations), so the firewall stays open; access is by RBAC, one role (Key Vault Secrets User) for one identity.
+  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109: a Key Vault reference in a Flex Consumption app setting needs the vault's public network access.
   name: name
   location: location
   tags: tags

@@ -13,8 +13,10 @@
 //   GET    .../containerGroups/{name}/containers/{c}/logs containerGroups/containers/logs/read (Details' logs)
 //   POST   .../containerGroups/{name}/start|stop|restart containerGroups/start|stop|restart/action (Power, schedules)
 //   GET    /subscriptions/{sub}/providers/Microsoft.ContainerInstance/containerGroups (reconcile's list)
-//          needs containerGroups/read; ARM answers a subscription-wide list with
-//          the groups of the resource groups the caller may read.
+//          needs containerGroups/read; we expect ARM to answer it with the groups
+//          of the resource groups this role covers (not checked on a live
+//          subscription; a 403 there means reconcile needs that read at the
+//          subscription).
 // The polls of ARM's Azure-AsyncOperation URLs are subscription-scoped
 // (/subscriptions/{sub}/providers/Microsoft.ContainerInstance/locations/{loc}/operations/{id}):
 // operations.bicep grants that read at the subscription.

@@ -10,11 +10,16 @@
 #                                   at its root (FunctionGraph custom runtime)
 #
 #   az functionapp deployment source config-zip -g <rg> -n <app> --src dist/gamefleet-functionapp.zip
+#                                   (on Flex Consumption this is a one-deploy to the
+#                                   app's deployment container)
 #   sam deploy -t deploy/aws/template.yaml --guided      (after `deploy/package.sh lambda`)
 #
 # The binary is built for the machine's target (x86_64 Linux, glibc). It needs
-# the glibc of the machine it was built on or newer: the Azure Functions Linux
-# images are Debian 12 (glibc 2.36), provided.al2023 has glibc 2.34, and
+# the glibc of the machine it was built on or newer: the old Linux Consumption
+# images are Debian 12 (glibc 2.36); Flex Consumption's glibc is not documented
+# in what we read, so `azd up` builds a static musl binary instead
+# (deploy/azure/azd-package.sh, GAMEFLEET_TARGET=x86_64-unknown-linux-musl;
+# do the same for a plain zip deploy to Flex); provided.al2023 has glibc 2.34, and
 # FunctionGraph's custom runtime is EulerOS 2.x (glibc 2.28 — build it on
 # Debian 10 / RHEL 8 or older, or with `--target x86_64-unknown-linux-musl`
 # when that target is installed: GAMEFLEET_TARGET=x86_64-unknown-linux-musl).

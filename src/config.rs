@@ -3,7 +3,8 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `FUNCTIONS_CUSTOMHANDLER_PORT` | `8080` | port on 127.0.0.1 (set by the Functions host) |
-//! | `AzureWebJobsStorage` | required | Table Storage connection string; `UseDevelopmentStorage=true` = Azurite |
+//! | `AzureWebJobsStorage` | required (or the identity settings) | Table Storage connection string; `UseDevelopmentStorage=true` = Azurite |
+//! | `AzureWebJobsStorage__accountName` / `__tableServiceUri` (+ `__credential=managedidentity`, `__clientId`) | – | instead of a connection string: Table Storage with the managed identity's Entra ID tokens, the settings the Functions host reads for itself |
 //! | `FLEET_TABLE` | `ACIDetails` | table name (the original project's) |
 //! | `AZURE_SUBSCRIPTION_ID` (or `SUBSCRIPTIONID`) | required | subscription of the container groups |
 //! | `ARM_ENDPOINT` | `https://management.azure.com` | Azure Resource Manager |
@@ -69,9 +70,26 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
-    pub connection_string: Secret,
+    pub source: StorageSource,
     pub table: String,
     pub timeout: Duration,
+}
+
+/// How gamefleet reaches Table Storage.
+#[derive(Debug, Clone)]
+pub enum StorageSource {
+    /// `AzureWebJobsStorage`: a connection string (account key, SAS, Azurite).
+    ConnectionString(Secret),
+    /// `AzureWebJobsStorage__accountName` or `__tableServiceUri`: bearer tokens
+    /// for `https://storage.azure.com/` from the managed identity (the one
+    /// `__clientId` names, else `AZURE_CLIENT_ID`'s, else the system-assigned
+    /// one); no key anywhere. The identity needs Storage Table Data Contributor.
+    Identity {
+        /// `https://<account>.table.core.windows.net`, or `__tableServiceUri`.
+        table_endpoint: url::Url,
+        account: String,
+        client_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -179,12 +197,7 @@ impl Config {
             })?,
             None => 8080,
         };
-        let connection_string = get("AzureWebJobsStorage").ok_or_else(|| {
-            err(
-                "AzureWebJobsStorage",
-                "is not set; give a storage connection string, or UseDevelopmentStorage=true for Azurite",
-            )
-        })?;
+        let storage_source = storage_source(&get)?;
         let table = get("FLEET_TABLE").unwrap_or_else(|| DEFAULT_TABLE.to_owned());
         if !(3..=63).contains(&table.len())
             || !table.chars().all(|c| c.is_ascii_alphanumeric())
@@ -235,7 +248,7 @@ impl Config {
         Ok(Config {
             port,
             storage: StorageConfig {
-                connection_string: Secret::new(connection_string),
+                source: storage_source,
                 table,
                 timeout: duration(&get, "STORAGE_TIMEOUT", Duration::from_secs(10))?,
             },
@@ -409,6 +422,73 @@ pub fn api_keys(
         None => Ok(crate::ops::auth::ApiKeys::default()),
     };
     Ok((read("GAMEFLEET_API_KEYS")?, read("OPENSTACK_API_KEYS")?))
+}
+
+/// `AzureWebJobsStorage` (a connection string) or, without it, the
+/// identity-based `AzureWebJobsStorage__*` settings the Functions host reads.
+fn storage_source(get: &impl Fn(&str) -> Option<String>) -> Result<StorageSource, ConfigError> {
+    if let Some(cs) = get("AzureWebJobsStorage") {
+        return Ok(StorageSource::ConnectionString(Secret::new(cs)));
+    }
+    let account = get("AzureWebJobsStorage__accountName").map(|a| a.trim().to_owned());
+    let uri = get("AzureWebJobsStorage__tableServiceUri");
+    if let Some(c) = get("AzureWebJobsStorage__credential") {
+        if !c.trim().eq_ignore_ascii_case("managedidentity") {
+            return Err(err(
+                "AzureWebJobsStorage__credential",
+                format!("{c:?} is not supported; use managedidentity (or a connection string in AzureWebJobsStorage)"),
+            ));
+        }
+    }
+    let table_endpoint = match (&uri, &account) {
+        (Some(u), _) => {
+            let name = "AzureWebJobsStorage__tableServiceUri";
+            let url = url::Url::parse(u.trim())
+                .map_err(|e| err(name, format!("{u:?} is not a URL: {e}")))?;
+            let local = url.host_str().is_some_and(|h| h == "127.0.0.1" || h == "localhost");
+            if url.scheme() != "https" && !(url.scheme() == "http" && local) {
+                return Err(err(name, "must be https (a bearer token never goes over plain http but to this machine)"));
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(err(name, "must be the table service's base URL, without a query"));
+            }
+            url
+        }
+        (None, Some(a)) => {
+            let valid = (3..=24).contains(&a.len())
+                && a.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if !valid {
+                return Err(err(
+                    "AzureWebJobsStorage__accountName",
+                    format!("{a:?} is not a storage account name (3-24 lowercase letters and digits)"),
+                ));
+            }
+            url::Url::parse(&format!("https://{a}.table.core.windows.net"))
+                .map_err(|e| err("AzureWebJobsStorage__accountName", e.to_string()))?
+        }
+        (None, None) => {
+            return Err(err(
+                "AzureWebJobsStorage",
+                "is not set; give a storage connection string (UseDevelopmentStorage=true for Azurite), or AzureWebJobsStorage__accountName for the managed identity",
+            ))
+        }
+    };
+    let account = account.unwrap_or_else(|| {
+        table_endpoint
+            .host_str()
+            .and_then(|h| h.split('.').next())
+            .unwrap_or_default()
+            .to_owned()
+    });
+    let client_id = get("AzureWebJobsStorage__clientId")
+        .or_else(|| get("AZURE_CLIENT_ID"))
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    Ok(StorageSource::Identity {
+        table_endpoint,
+        account,
+        client_id,
+    })
 }
 
 #[cfg(test)]

@@ -1,14 +1,17 @@
 //! Building the process's one [`App`] from [`Config`]: one HTTP client per
 //! dependency, one token cache, the store and the ARM client.
 
-use crate::cloud::azure::token::{credential, TokenCache};
+use crate::cloud::azure::token::{credential, CachedCredential, TokenCache};
 use crate::cloud::azure::{arm::ARM_SCOPE, ArmClient};
 use crate::cloud::retry::Backoff;
-use crate::config::{ArmConfig, Config};
+use crate::config::{ArmConfig, Config, IdentityConfig, StorageSource};
 use crate::ops::{App, Settings};
 use crate::store::table::{StoreOptions, TableStore};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The scope of Table Storage's bearer tokens (azure_storage asks for this one).
+const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -28,12 +31,43 @@ pub use crate::cloud::transport::http_client;
 /// `env` is where the lifecycle core reads its defaults and OCI settings.
 pub fn build(config: &Config, env: crate::ops::power::SharedEnv) -> Result<App, BuildError> {
     let storage_http = http_client(config.storage.timeout)?;
-    let store = TableStore::from_connection_string(
-        config.storage.connection_string.expose(),
-        &config.storage.table,
-        storage_http,
-        StoreOptions::default(),
-    )
+    let store = match &config.storage.source {
+        StorageSource::ConnectionString(cs) => TableStore::from_connection_string(
+            cs.expose(),
+            &config.storage.table,
+            storage_http,
+            StoreOptions::default(),
+        ),
+        StorageSource::Identity {
+            table_endpoint,
+            account,
+            client_id,
+        } => {
+            // The ARM identity's endpoint, with the storage identity's client id.
+            let identity = match &config.arm.identity {
+                IdentityConfig::AppService {
+                    endpoint, header, ..
+                } => IdentityConfig::AppService {
+                    endpoint: endpoint.clone(),
+                    header: header.clone(),
+                    client_id: client_id.clone(),
+                },
+                IdentityConfig::Default => IdentityConfig::Default,
+            };
+            let token_http = http_client(config.arm.timeout)?;
+            let inner = credential(&identity, &token_http)
+                .map_err(|e| BuildError::Credential(e.to_string()))?;
+            let cached = CachedCredential::new(inner, STORAGE_SCOPE);
+            TableStore::with_token_credential(
+                table_endpoint.clone(),
+                account,
+                Arc::new(cached),
+                &config.storage.table,
+                storage_http,
+                StoreOptions::default(),
+            )
+        }
+    }
     .map_err(|e| BuildError::Store(e.to_string()))?;
 
     let arm = Arc::new(arm_client(&config.arm)?);

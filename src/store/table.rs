@@ -83,6 +83,35 @@ impl TableStore {
         http: reqwest::Client,
         opts: StoreOptions,
     ) -> Result<Self, StoreConfigError> {
+        let connection = connection::parse(connection_string)?;
+        Self::from_connection(connection, table, http, opts)
+    }
+
+    /// The table service at `endpoint`, signed with bearer tokens from
+    /// `credential` (azure_storage asks it for `https://storage.azure.com/.default`;
+    /// give it a caching one, [`crate::cloud::azure::token::CachedCredential`]).
+    pub fn with_token_credential(
+        endpoint: url::Url,
+        account: &str,
+        credential: std::sync::Arc<dyn azure_core::auth::TokenCredential>,
+        table: &str,
+        http: reqwest::Client,
+        opts: StoreOptions,
+    ) -> Result<Self, StoreConfigError> {
+        let connection = Connection {
+            account: account.to_owned(),
+            endpoint,
+            credentials: azure_storage::StorageCredentials::token_credential(credential),
+        };
+        Self::from_connection(connection, table, http, opts)
+    }
+
+    fn from_connection(
+        connection: Connection,
+        table: &str,
+        http: reqwest::Client,
+        opts: StoreOptions,
+    ) -> Result<Self, StoreConfigError> {
         connection::validate_table_name(table)?;
         let secrets_table = format!("{table}Keys");
         connection::validate_table_name(&secrets_table)?;
@@ -96,7 +125,7 @@ impl TableStore {
             account,
             endpoint,
             credentials,
-        } = connection::parse(connection_string)?;
+        } = connection;
         let options = pipeline::client_options(http, opts.max_retries, opts.retry_delay);
         let location = CloudLocation::Custom {
             account,

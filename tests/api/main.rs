@@ -15,6 +15,7 @@ mod flow;
 mod gc;
 mod health;
 mod huawei;
+mod identity_storage;
 mod legacy;
 mod list;
 mod metrics;

@@ -180,6 +180,36 @@ impl TokenCache {
     }
 }
 
+/// A [`TokenCredential`] that answers from a [`TokenCache`]: one token for
+/// its scope per process, refreshed before expiry, for clients that ask on
+/// every request (azure_storage's bearer policy does).
+#[derive(Debug)]
+pub struct CachedCredential(TokenCache);
+
+impl CachedCredential {
+    pub fn new(credential: Arc<dyn TokenCredential>, scope: impl Into<String>) -> Self {
+        Self(TokenCache::new(credential, scope))
+    }
+}
+
+#[async_trait]
+impl TokenCredential for CachedCredential {
+    async fn get_token(&self, scopes: &[&str]) -> azure_core::Result<AccessToken> {
+        if scopes != [self.0.scope.as_str()] {
+            return Err(azure_core::error::Error::with_message(
+                azure_core::error::ErrorKind::Credential,
+                || format!("this credential holds tokens for {} only", self.0.scope),
+            ));
+        }
+        self.0.token().await
+    }
+
+    async fn clear_cache(&self) -> azure_core::Result<()> {
+        self.0.invalidate().await;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

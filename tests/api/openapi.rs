@@ -56,7 +56,35 @@ fn conforms(doc: &Value, method: &str, path: &str, status: StatusCode, body: &Va
     );
 }
 
-/// Sends a call, checks the answer against the document, returns it.
+/// An accepted request must be one the document's request schema allows.
+fn request_conforms(doc: &Value, method: &str, path: &str, body: &Value) {
+    let schema =
+        &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {path} took a body the document has no schema for"
+    );
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": doc["components"],
+        "allOf": [schema],
+    });
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} accepted a body its request schema refuses: {errors:?}\nbody: {body}"
+    );
+}
+
+/// Sends a call, checks the answer against the document (and an accepted
+/// body against the request schema), returns it.
 async fn call(
     t: &TestApp,
     doc: &Value,
@@ -76,6 +104,9 @@ async fn call(
     let v: Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{method} {path} answered {status} with no JSON ({e}): {text}"));
     conforms(doc, method, route, status, &v);
+    if let (Some(b), true) = (&body, status.is_success()) {
+        request_conforms(doc, method, route, b);
+    }
     (status, v)
 }
 
@@ -117,6 +148,24 @@ async fn the_document_names_every_route_with_exactly_its_methods() {
                 }
             );
         }
+    }
+
+    // The providers it names are the registry's.
+    for schema in ["PowerRequest", "ScheduleRequest"] {
+        let listed: BTreeSet<&str> = doc["components"]["schemas"][schema]["properties"]["provider"]
+            ["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let registry: BTreeSet<&str> = gamefleet::cloud::registry::Provider::names()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            listed, registry,
+            "{schema}'s providers against the registry"
+        );
     }
 
     // Every schema the document refers to exists, and every one compiles.
@@ -231,6 +280,33 @@ async fn every_answer_of_a_session_is_declared_and_matches_its_schema() {
     force["force"] = json!(true);
     let (s, v) = call(&t, &doc, "post", "/api/Delete", Some(force)).await;
     assert!(s == StatusCode::OK || s == StatusCode::ACCEPTED, "{s} {v}");
+
+    // A fleet and a schedule as the README writes them.
+    let fleet = json!({
+        "name": "oa-fleet", "resourceGroup": "oa-arena", "location": "westeurope",
+        "containerGroup": create_body("x", "y")["containerGroup"],
+        "maxSessions": 16, "labels": {"mode": "ctf"},
+        "min": 0, "max": 5, "buffer": {"slots": "25%"}, "cooldown": "10m"});
+    let (s, v) = call(&t, &doc, "post", "/api/Fleets", Some(fleet)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let schedule = json!({
+        "name": "oa-night", "cron": "30 23 * * MON-FRI", "timeZone": "Europe/Berlin",
+        "action": "stop", "provider": "aci", "resources": ["oa-arena/oa-1"], "retainRunning": true});
+    let (s, v) = call(&t, &doc, "post", "/api/Schedules", Some(schedule)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        &t,
+        &doc,
+        "post",
+        "/api/Power",
+        Some(json!({"action": "status", "provider": "aci", "resource": "oa-arena/oa-1"})),
+    )
+    .await;
+    assert!(s.is_success() || s == StatusCode::NOT_FOUND, "{s} {v}");
+    let (s, _) = call(&t, &doc, "delete", "/api/Schedules?name=oa-night", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(&t, &doc, "delete", "/api/Fleets?name=oa-fleet", None).await;
+    assert_eq!(s, StatusCode::OK);
 
     for path in ["/api/Fleets", "/api/Schedules"] {
         let (s, _) = call(&t, &doc, "get", path, None).await;

@@ -1,6 +1,7 @@
 //! GET /api/Dashboard: the page in headless Chromium against the local stack
 //! (it loads, shows a server created through the API, follows its sessions
-//! without a reload, fits a phone, and fetches nothing but its own origin),
+//! without a reload, shows a banner while refreshes fail, fits a phone, and
+//! fetches nothing but its own origin),
 //! the key rules (`?code=` on this route only, 401 JSON without it), and the
 //! data view (GC and autoscaler actions appear in it; the server list is
 //! capped and the counts are not).
@@ -160,6 +161,40 @@ async fn the_page_shows_a_new_server_and_follows_its_sessions_in_a_browser() {
         .eval("return !document.getElementById('error').hidden")
         .await;
     assert_eq!(error_shown, json!(false), "no error banner");
+
+    // A refresh that fails shows the banner and keeps the data; the next good one clears it.
+    browser
+        .eval("window.realFetch = window.fetch; window.fetch = function () { return Promise.reject(new Error('network down')); }; return true")
+        .await;
+    let banner = "var e = document.getElementById('error'); return e.hidden ? null : e.textContent";
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let text = browser.eval(banner).await;
+        if text.as_str().is_some_and(|t| t.contains("network down")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no error banner: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        browser.eval(&sessions_of("arena", "eu-1")).await,
+        json!("3"),
+        "the last data stays"
+    );
+    browser
+        .eval("window.fetch = window.realFetch; return true")
+        .await;
+    browser
+        .wait_for(
+            banner,
+            &Value::Null,
+            within,
+            "the banner gone after a good refresh",
+        )
+        .await;
 
     let fit = browser
         .eval(

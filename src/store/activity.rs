@@ -84,6 +84,12 @@ impl TableActivity {
         }
     }
 
+    /// Every row stored (tests: the pruning holds the table at [`KEEP`]).
+    #[doc(hidden)]
+    pub async fn stored(&self) -> Result<usize, StoreError> {
+        Ok(self.rows.query(filter()).await?.len())
+    }
+
     /// Delete the entries past the newest [`KEEP`] (at most [`PRUNE`] of them).
     async fn prune(&self) -> Result<(), StoreError> {
         let rows = self.rows.query_top(filter(), (KEEP + PRUNE) as u32).await?;

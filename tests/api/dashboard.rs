@@ -381,3 +381,38 @@ async fn the_data_view_lists_the_first_servers_and_counts_them_all() {
     assert_eq!(count("Running", "westeurope"), 208);
     assert_eq!(count("Running", "eastus"), 260);
 }
+
+#[tokio::test]
+async fn the_activity_log_keeps_the_newest_fifty_newest_first_and_no_more() {
+    use gamefleet::ports::ActivityEntry;
+    let t = TestApp::spawn().await;
+    let t0 = chrono::Utc::now() - chrono::Duration::hours(1);
+    for i in 0..60 {
+        let e = ActivityEntry {
+            at: t0 + chrono::Duration::seconds(i),
+            source: "gc".into(),
+            summary: format!("run {i}"),
+            report: json!({"deleted": i}),
+        };
+        t.app.activity.record(&e).await.unwrap();
+    }
+    let kept = gamefleet::store::activity::KEEP;
+    let recent = t.app.activity.recent(1000).await.unwrap();
+    assert_eq!(recent.len(), kept);
+    let summaries: Vec<&str> = recent.iter().map(|e| e.summary.as_str()).collect();
+    assert_eq!(summaries[0], "run 59", "newest first");
+    assert_eq!(summaries[kept - 1], "run 10");
+    let d = data(&t).await;
+    assert_eq!(d["activity"].as_array().unwrap().len(), kept);
+    assert_eq!(d["activity"][0]["summary"], "run 59");
+    // Each write pruned what was past the newest 50: that is all the table holds.
+    let azurite = gamefleet_sim::azurite::Azurite::shared().await;
+    let store = gamefleet::store::TableStore::from_connection_string(
+        &azurite.connection_string(),
+        &t.table,
+        reqwest::Client::new(),
+        Default::default(),
+    )
+    .unwrap();
+    assert_eq!(store.activity().stored().await.unwrap(), kept);
+}

@@ -195,6 +195,32 @@ schemas = {
         },
     },
     "Object": {"type": "object", "description": "see the README for its fields"},
+    "DashboardData": {
+        "type": "object",
+        "required": ["at", "servers", "total", "limit", "counts", "regions", "fleets", "schedules", "activity"],
+        "additionalProperties": False,
+        "properties": {
+            "at": TIME,
+            "servers": {"type": "array", "items": {"$ref": "#/components/schemas/GameServer"},
+                        "description": "the first `limit` servers in key order"},
+            "total": {"type": "integer", "minimum": 0, "description": "every server in the table"},
+            "limit": {"type": "integer", "minimum": 1},
+            "counts": {"type": "array", "items": {
+                "type": "object", "required": ["state", "region", "servers"], "additionalProperties": False,
+                "properties": {"state": {"type": "string", "enum": STATE["enum"] + ["Unhealthy"]},
+                               "region": {"type": "string"}, "servers": {"type": "integer", "minimum": 0}}}},
+            "regions": {"type": "array", "items": {
+                "type": "object", "required": ["region", "sessions", "reserved"], "additionalProperties": False,
+                "properties": {"region": {"type": "string"}, "sessions": {"type": "integer", "minimum": 0},
+                               "reserved": {"type": "integer", "minimum": 0}}}},
+            "fleets": {"type": "array", "items": {"type": "object"}, "description": "as GET /api/Fleets, without containerGroup and status.lastRun"},
+            "schedules": {"type": "array", "items": {"type": "object"}, "description": "as GET /api/Schedules"},
+            "activity": {"type": "array", "items": {
+                "type": "object", "required": ["at", "source", "summary"], "additionalProperties": False,
+                "properties": {"at": TIME, "source": {"type": "string", "enum": ["gc", "autoscale"]},
+                               "summary": {"type": "string"}}}},
+        },
+    },
 }
 
 def ref(name): return {"$ref": f"#/components/schemas/{name}"}
@@ -283,6 +309,15 @@ paths = {
         "responses": {"200": ok("the outcome", ref("Object")), **errors("400", "401", "404", "409", "502", "503", "504")}}},
     "/api/Metrics": {"get": {"operationId": "Metrics", "summary": "Prometheus (OpenMetrics) text: fleet gauges, process counters",
         "responses": {"200": ok("OpenMetrics text", {"type": "string"}, "application/openmetrics-text"), **errors("401", "503")}}},
+    "/api/Dashboard": {"get": {"operationId": "Dashboard",
+        "summary": "The dashboard page (HTML), or its data (?view=data); the key may be given as ?code=",
+        "security": [{"functionKey": []}, {"functionKeyQuery": []}, {"apiKey": []}, {"apiKeyQuery": []}],
+        "parameters": [{"name": "view", "in": "query", "schema": {"type": "string", "enum": ["page", "data"], "default": "page"}},
+                       {"name": "code", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "the page (text/html), or with ?view=data its data",
+                              "content": {"application/json": {"schema": ref("DashboardData")},
+                                          "text/html": {"schema": {"type": "string"}}}},
+                      **errors("400", "401", "503")}}},
     "/api/openapi.json": {"get": {"operationId": "OpenApi", "summary": "This document",
         "responses": {"200": ok("OpenAPI 3.1", {"type": "object"}), **errors("401")}}},
 }
@@ -302,6 +337,8 @@ doc = {
             "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
                        "description": "one of GAMEFLEET_API_KEYS (checked by gamefleet)"},
+            "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "code",
+                            "description": "one of GAMEFLEET_API_KEYS as ?code= (GET /api/Dashboard only, for a browser)"},
             "sessionToken": {"type": "http", "scheme": "bearer", "description": "the container's own session token"},
             "sessionTokenQuery": {"type": "apiKey", "in": "query", "name": "token"},
             "openstackApiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key"},

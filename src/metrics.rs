@@ -254,6 +254,26 @@ impl Census {
         *self.sessions.entry(region.clone()).or_default() += i64::from(r.active_sessions.get());
         *self.reserved.entry(region).or_default() += i64::from(r.capacity.reserved(now));
     }
+
+    /// Servers by (state, region), in that order.
+    pub fn servers(&self) -> impl Iterator<Item = (&str, &str, i64)> {
+        self.servers
+            .iter()
+            .map(|((state, region), n)| (state.as_str(), region.as_str(), *n))
+    }
+
+    /// (region, sessions, reserved slots), by region.
+    pub fn regions(&self) -> impl Iterator<Item = (&str, i64, i64)> {
+        self.sessions.iter().map(|(region, n)| {
+            let reserved = self.reserved.get(region).copied().unwrap_or(0);
+            (region.as_str(), *n, reserved)
+        })
+    }
+
+    /// Every server counted.
+    pub fn total(&self) -> i64 {
+        self.servers.values().sum()
+    }
 }
 
 /// The whole answer: the fleet gauges of `census`, then this process's counters.

@@ -292,6 +292,28 @@ pub trait AllocationLedger: Send + Sync + 'static {
     async fn sweep(&self, before: chrono::DateTime<chrono::Utc>) -> Result<usize, StoreError>;
 }
 
+/// One thing GC or the autoscaler did, as the dashboard lists it
+/// ([`crate::ops::activity`]): when, who, a line for people, and the run's
+/// report as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityEntry {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// `gc` or `autoscale`.
+    pub source: String,
+    pub summary: String,
+    pub report: serde_json::Value,
+}
+
+/// The recent GC and autoscaler actions, shared by every instance, newest
+/// first, kept to the last few ([`crate::store::activity`]).
+#[async_trait]
+pub trait ActivityLog: Send + Sync + 'static {
+    /// Add an entry (and drop the oldest beyond what is kept).
+    async fn record(&self, entry: &ActivityEntry) -> Result<(), StoreError>;
+    /// The newest `limit` entries, newest first.
+    async fn recent(&self, limit: usize) -> Result<Vec<ActivityEntry>, StoreError>;
+}
+
 // ---------------------------------------------------------------------------
 // ContainerPlatform: container groups in ARM.
 // ---------------------------------------------------------------------------

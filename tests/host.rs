@@ -94,6 +94,7 @@ fn host_json_and_function_json_are_what_the_host_needs() {
             "Allocate",
             "Autoscale",
             "Create",
+            "Dashboard",
             "Delete",
             "Details",
             "Fleets",

@@ -270,6 +270,20 @@ async fn no_secret_reaches_the_logs() {
         .unwrap()
         .status()
         .is_success());
+    // The dashboard takes the key in its address: the query never reaches a log line.
+    for (path, key, status) in [
+        ("/api/Dashboard", API_KEY, 200),
+        ("/api/Dashboard?view=data", API_KEY, 200),
+        ("/api/Dashboard?view=data", WRONG_API_KEY, 401),
+    ] {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let r = http
+            .get(format!("{base}{path}{sep}code={key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{path}");
+    }
     child.kill().await.unwrap();
 
     let text = std::fs::read_to_string(log.path()).unwrap();

@@ -253,6 +253,18 @@ impl From<crate::ops::fleets::FleetOpsError> for ApiError {
     }
 }
 
+impl From<crate::ops::dashboard::DashboardError> for ApiError {
+    fn from(e: crate::ops::dashboard::DashboardError) -> Self {
+        use crate::ops::dashboard::DashboardError;
+        match e {
+            DashboardError::Store(e) => e.into(),
+            DashboardError::Ops(e) => e.into(),
+            DashboardError::Fleets(e) => e.into(),
+            DashboardError::Schedules(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});

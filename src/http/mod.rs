@@ -2,6 +2,7 @@
 //! validate, call one use case in [`crate::ops`], and render JSON.
 
 pub mod body;
+mod dashboard;
 pub mod envelope;
 pub mod error;
 mod functions;
@@ -76,9 +77,10 @@ impl Deadline {
 
 /// The HTTP functions, at the path the host forwards them to, and the
 /// non-forwarded ones (Monitor, GC, ScheduleTick, Autoscale) at `/<Name>`.
-pub const HTTP_FUNCTIONS: [&str; 14] = [
+pub const HTTP_FUNCTIONS: [&str; 15] = [
     "Allocate",
     "Create",
+    "Dashboard",
     "Delete",
     "Details",
     "Fleets",
@@ -109,6 +111,7 @@ pub fn router_with(app: AppState, keys_required: bool) -> Router {
         .route("/", get(ready).head(ready))
         .route("/api/Allocate", post(functions::allocate))
         .route("/api/Create", post(functions::create))
+        .route("/api/Dashboard", get(dashboard::dashboard))
         .route("/api/Delete", post(functions::delete))
         .route("/api/Details", post(functions::details))
         .route(
@@ -191,7 +194,7 @@ async fn no_route(uri: Uri) -> ApiError {
 async fn wrong_method(req: Request) -> ApiError {
     let allowed = match req.uri().path() {
         "/api/List" => "GET or POST",
-        "/api/OpenStack" | "/api/Metrics" | "/api/openapi.json" => "GET",
+        "/api/OpenStack" | "/api/Metrics" | "/api/openapi.json" | "/api/Dashboard" => "GET",
         "/api/Schedules" | "/api/Fleets" => "GET, POST or DELETE",
         _ => "POST",
     };
@@ -207,7 +210,9 @@ async fn wrong_method(req: Request) -> ApiError {
 }
 
 /// Outside the Functions host: every route but the readiness probe and
-/// ReportSessions (which carries its own token) needs a valid `X-API-Key`.
+/// ReportSessions (which carries its own token) needs a valid `X-API-Key`;
+/// `GET /api/Dashboard` takes it as `?code=` too (a browser's navigation
+/// sends no header), compared the same constant-time way.
 async fn require_api_key(
     axum::extract::State(policy): axum::extract::State<KeyPolicy>,
     req: Request,
@@ -224,26 +229,42 @@ async fn require_api_key(
     if open {
         return next.run(req).await;
     }
-    let given = req
-        .headers()
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let header = req.headers().get("x-api-key").and_then(|v| v.to_str().ok());
+    // A browser opening the dashboard cannot send a header: `?code=` there
+    // (and only there). The query is never logged.
+    let code = match header {
+        None if is_dashboard(&req) => dashboard_code(req.uri()),
+        _ => None,
+    };
+    let given = header.or(code.as_deref()).unwrap_or("");
     if keys.accepts(given) {
         next.run(req).await
     } else {
         let message = if keys.is_empty() {
             "this route is closed: no GAMEFLEET_API_KEYS are configured and nothing in front of this runtime (a Lambda function URL with auth NONE) checks callers; set GAMEFLEET_API_KEYS, or GAMEFLEET_LAMBDA_AUTH=iam when the URL uses AWS_IAM auth".to_owned()
         } else {
-            let why = if given.is_empty() {
-                "X-API-Key header missing"
-            } else {
-                "X-API-Key not accepted"
+            let why = match (given.is_empty(), is_dashboard(&req)) {
+                (true, true) => "X-API-Key header (or ?code= on the dashboard) missing",
+                (true, false) => "X-API-Key header missing",
+                (false, true) => "X-API-Key (or ?code=) not accepted",
+                (false, false) => "X-API-Key not accepted",
             };
             format!("{why}: this gamefleet requires one of its GAMEFLEET_API_KEYS")
         };
         ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message).into_response()
     }
+}
+
+/// `GET /api/Dashboard`, the one route that takes its key as `?code=` too.
+fn is_dashboard(req: &Request) -> bool {
+    req.method() == axum::http::Method::GET && req.uri().path() == "/api/Dashboard"
+}
+
+/// The `code` query parameter, decoded.
+fn dashboard_code(uri: &Uri) -> Option<String> {
+    url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Rewrite `/API/setsessions/` to `/api/SetSessions` (query kept).

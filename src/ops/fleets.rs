@@ -17,6 +17,9 @@
 //!    ETag, so an Allocate that lands first wins).
 //! 4. **Release**: write the fleet's status (last scale times, failures,
 //!    backoff, the run's report) and drop the claim.
+//!
+//! A tick that scaled or failed ends with a line in the activity log
+//! ([`super::activity`]).
 
 use super::state::Target;
 use super::{App, OpsError, MAX_CONFLICT_RETRIES};
@@ -268,6 +271,7 @@ impl App {
             runs,
         };
         crate::metrics::autoscale_run(&report);
+        self.record_autoscale(&report, now).await;
         Ok(report)
     }
 

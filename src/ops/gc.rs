@@ -9,7 +9,8 @@
 //! ARM gets one DELETE per group, not one per run. After the lease a run
 //! renews the claim (conditionally: one resumer wins), looks in ARM, and sends
 //! a DELETE only if the group is still there and not already being deleted. At most `GC_CONCURRENCY` groups are
-//! in flight at once.
+//! in flight at once. A run that did something ends with a line in the
+//! activity log ([`super::activity`]).
 
 use super::migrate::Adopter;
 use super::App;
@@ -118,6 +119,7 @@ impl App {
             Some(first) => queue.extend(self.adopt_candidates(&mut adopter, first?).await),
             None => {
                 crate::metrics::gc_run(&report);
+                self.record_gc(&report, crate::fleet::record::now()).await;
                 tracing::info!(?report, "gc run finished");
                 return Ok(report);
             }
@@ -159,6 +161,7 @@ impl App {
             }
         }
         crate::metrics::gc_run(&report);
+        self.record_gc(&report, crate::fleet::record::now()).await;
         if let Some(e) = stopped {
             tracing::warn!(?report, error = %e, "gc could not read every candidate; the next run reads the rest");
             return Err(e);

@@ -2,9 +2,11 @@
 //! Each decides with the pure core ([`crate::fleet`]) and writes conditionally
 //! on the ETag it read; a lost race is retried a bounded number of times.
 
+pub mod activity;
 pub mod allocate;
 pub mod auth;
 pub mod create;
+pub mod dashboard;
 pub mod delete;
 pub mod fleets;
 pub mod gc;
@@ -36,6 +38,8 @@ pub struct App {
     pub fleets: Arc<dyn crate::ports::FleetDefStore>,
     /// Allocate's requestIds across instances ([`allocate`]).
     pub ledger: Arc<dyn crate::ports::AllocationLedger>,
+    /// The recent GC and autoscaler actions, for the dashboard ([`activity`]).
+    pub activity: Arc<dyn crate::ports::ActivityLog>,
     pub settings: Settings,
     /// Signs and checks each game server's session token.
     pub keyring: Arc<keyring::Keyring>,

@@ -1,6 +1,6 @@
 //! [`Documents`]: a small table of rows read and written whole, each with its
 //! ETag — the one place for the side tables beside the fleet table
-//! (`<table>Schedules`, `<table>Fleets`). The table is created on the first
+//! (`<table>Schedules`, `<table>Fleets`, `<table>Activity`). The table is created on the first
 //! write; reading a table that does not exist yet finds nothing.
 //!
 //! - `replace` is conditional on the ETag read (a row deleted meanwhile is
@@ -58,15 +58,32 @@ impl Documents {
 
     /// The rows matching an OData `filter` (none when the table does not exist).
     pub async fn query(&self, filter: String) -> Result<Vec<Row>, StoreError> {
+        self.query_first(filter, None).await
+    }
+
+    /// The first `limit` rows matching `filter` in key order (`$top`: the
+    /// service reads no further than that).
+    pub async fn query_top(&self, filter: String, limit: u32) -> Result<Vec<Row>, StoreError> {
+        self.query_first(filter, Some(limit)).await
+    }
+
+    async fn query_first(
+        &self,
+        filter: String,
+        limit: Option<u32>,
+    ) -> Result<Vec<Row>, StoreError> {
         let (ctx, retry_after) = call_context();
-        let mut pages = self
-            .table
-            .query()
-            .context(ctx)
-            .filter(filter)
-            .into_stream::<Entity>();
+        let mut query = self.table.query().context(ctx).filter(filter);
+        if let Some(n) = limit {
+            query = query.top(azure_data_tables::Top::new(n));
+        }
+        let mut pages = query.into_stream::<Entity>();
+        let wanted = limit.map_or(usize::MAX, |n| n as usize);
         let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
+        while out.len() < wanted {
+            let Some(page) = pages.next().await else {
+                break;
+            };
             let page = match page.map_err(|e| map_error(e, retry_after.get())) {
                 Ok(p) => p,
                 Err(StoreError::TableMissing) => return Ok(Vec::new()),
@@ -85,6 +102,7 @@ impl Documents {
                 }
             }
         }
+        out.truncate(wanted);
         Ok(out)
     }
 

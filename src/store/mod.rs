@@ -12,9 +12,11 @@
 //! - `secrets.rs`: secrets gamefleet generated itself (the session-token key), in `<table>Keys`.
 //! - `documents.rs`: the side tables' rows, read and written whole with their ETags (one place for Keys, Schedules, Fleets).
 //! - `allocations.rs`: Allocate's requestIds (claimed, then the server they got), in `<table>Allocations`.
+//! - `activity.rs`: the recent GC and autoscaler actions (the dashboard), in `<table>Activity`.
 //! - `fleets.rs`: fleet definitions and the autoscaler's state, in `<table>Fleets`.
 //! - `schedules.rs`: power schedules, their claims and the last action per resource, in `<table>Schedules`.
 
+pub mod activity;
 pub mod allocations;
 mod batch;
 mod connection;

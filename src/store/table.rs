@@ -67,6 +67,8 @@ pub struct TableStore {
     fleets: super::fleets::TableFleets,
     /// Allocate's requestIds across instances (`<table>Allocations`).
     ledger: super::allocations::TableLedger,
+    /// The recent GC and autoscaler actions (`<table>Activity`).
+    activity: super::activity::TableActivity,
 }
 
 impl TableStore {
@@ -121,6 +123,8 @@ impl TableStore {
         connection::validate_table_name(&fleets_table)?;
         let ledger_table = format!("{table}Allocations");
         connection::validate_table_name(&ledger_table)?;
+        let activity_table = format!("{table}Activity");
+        connection::validate_table_name(&activity_table)?;
         let Connection {
             account,
             endpoint,
@@ -143,6 +147,7 @@ impl TableStore {
             schedules: super::schedules::TableSchedules::new(service.table_client(schedules_table)),
             fleets: super::fleets::TableFleets::new(service.table_client(fleets_table)),
             ledger: super::allocations::TableLedger::new(service.table_client(ledger_table)),
+            activity: super::activity::TableActivity::new(service.table_client(activity_table)),
         })
     }
 
@@ -206,6 +211,11 @@ impl TableStore {
     /// Allocate's requestIds, beside this table.
     pub fn ledger(&self) -> super::allocations::TableLedger {
         self.ledger.clone()
+    }
+
+    /// The recent GC and autoscaler actions, beside this table.
+    pub fn activity(&self) -> super::activity::TableActivity {
+        self.activity.clone()
     }
 
     pub fn table_name(&self) -> &str {

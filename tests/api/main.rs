@@ -1,11 +1,13 @@
 //! Integration tests: the real router against Azurite and the ARM simulator.
 
+mod browser;
 mod helpers;
 
 mod allocate;
 mod auth;
 mod bad_input;
 mod create;
+mod dashboard;
 mod delete;
 mod details;
 mod event_order;

@@ -314,6 +314,10 @@ async fn every_answer_of_a_session_is_declared_and_matches_its_schema() {
     }
     let (s, _) = call(&t, &doc, "get", "/api/Fleets?name=nothing-here", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = call(&t, &doc, "get", "/api/Dashboard?view=data", None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = call(&t, &doc, "get", "/api/Dashboard?view=nonsense", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 
     // Bad input: each is refused with the Error shape under a declared status.
     for (path, bad) in [

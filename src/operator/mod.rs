@@ -347,7 +347,7 @@ impl Operator {
             "{}",
             render::lines(&render::servers(&servers, chrono::Utc::now()))
         );
-        eprintln!("{} servers", servers.len());
+        eprintln!("{}", plural(servers.len(), "server"));
         Exit::Done
     }
 
@@ -546,9 +546,9 @@ impl Operator {
                 println!("{}", render::lines(&t));
             }
             eprintln!(
-                "gc --dry-run: {} of {} servers would be deleted; nothing was changed",
+                "gc --dry-run: {} of {} would be deleted; nothing was changed",
                 found.len(),
-                servers.len()
+                plural(servers.len(), "server")
             );
             return Exit::Done;
         }
@@ -556,7 +556,10 @@ impl Operator {
             if self.json {
                 println!("[]");
             }
-            eprintln!("gc: nothing to delete ({} servers)", servers.len());
+            eprintln!(
+                "gc: nothing to delete ({})",
+                plural(servers.len(), "server")
+            );
             return Exit::Done;
         }
         let keys: Vec<GroupKey> = found.iter().filter_map(|c| c.server.key()).collect();
@@ -680,6 +683,15 @@ impl Operator {
             }
         }
         exit
+    }
+}
+
+/// `1 server`, `3 servers`.
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 

@@ -36,98 +36,98 @@ pub(super) struct Outcome {
 
 /// Calls on one item at once, at most.
 const CONCURRENCY: usize = 8;
-impl Operator {
-    /// `op` on every key, [`CONCURRENCY`] at once, past the items' own
-    /// failures; after a failure no further call can escape (the key refused,
-    /// the deployment unreachable) the rest are not tried.
-    pub(super) async fn each<'a, F, Fut>(
-        &'a self,
-        keys: &[GroupKey],
-        what: &str,
-        op: F,
-    ) -> (Vec<ItemResult>, Exit)
-    where
-        F: Fn(GroupKey) -> Fut + 'a,
-        Fut: Future<Output = Result<Outcome, Failure>> + 'a,
-    {
-        let bar = progress(keys.len(), what);
-        let stop = AtomicBool::new(false);
-        let results: Vec<(ItemResult, Exit)> = futures::stream::iter(keys.iter().cloned())
-            .map(|k| {
-                let (bar, stop, op) = (&bar, &stop, &op);
-                async move {
-                    let server = k.to_string();
-                    let base = json!({"resourceGroup": k.resource_group.as_str(),
-                        "containerGroupName": k.name.as_str()});
-                    if stop.load(Ordering::Relaxed) {
-                        bar.inc(1);
-                        let mut json = base;
-                        json["ok"] = json!(false);
-                        json["result"] = json!("notTried");
-                        let r = ItemResult {
-                            server,
-                            ok: false,
-                            result: "not tried".into(),
-                            detail: "an earlier call failed the same way for all".into(),
-                            json,
-                        };
-                        return (r, Exit::ItemsFailed);
-                    }
-                    let outcome = op(k).await;
-                    bar.inc(1);
-                    let mut json = base;
-                    match outcome {
-                        Ok(o) => {
-                            json["ok"] = json!(true);
-                            json["result"] = json!(o.result);
-                            json["answer"] = o.answer;
-                            let r = ItemResult {
-                                server,
-                                ok: true,
-                                result: o.result.into(),
-                                detail: o.detail,
-                                json,
-                            };
-                            (r, Exit::Done)
-                        }
-                        Err(f) => {
-                            if f.is_fatal() {
-                                stop.store(true, Ordering::Relaxed);
-                            }
-                            let result = match &f {
-                                Failure::Refused { status: 404, .. } => "not found",
-                                Failure::Refused { status: 409, .. } => "refused",
-                                _ => "failed",
-                            };
-                            let detail = match f.code() {
-                                Some("GroupHasSessions") => {
-                                    format!("{f} (--force deletes it anyway)")
-                                }
-                                _ => f.to_string(),
-                            };
-                            json["ok"] = json!(false);
-                            json["result"] = json!(result);
-                            json["error"] = f.to_json();
-                            let r = ItemResult {
-                                server,
-                                ok: false,
-                                result: result.into(),
-                                detail,
-                                json,
-                            };
-                            (r, Exit::of(&f))
-                        }
-                    }
-                }
-            })
-            .buffered(CONCURRENCY)
-            .collect()
-            .await;
-        bar.finish_and_clear();
-        let exit = results.iter().fold(Exit::Done, |e, (_, x)| e.worst(*x));
-        (results.into_iter().map(|(r, _)| r).collect(), exit)
-    }
 
+/// `op` on every key, [`CONCURRENCY`] at once, past the items' own failures;
+/// after a failure every further call would meet too (the key refused, the
+/// deployment unreachable) the rest are not tried. The results in `keys`'
+/// order, and the worst exit code among them.
+pub(super) async fn each<F, Fut>(keys: &[GroupKey], what: &str, op: F) -> (Vec<ItemResult>, Exit)
+where
+    F: Fn(GroupKey) -> Fut,
+    Fut: Future<Output = Result<Outcome, Failure>>,
+{
+    let bar = progress(keys.len(), what);
+    let stop = AtomicBool::new(false);
+    let results: Vec<(ItemResult, Exit)> = futures::stream::iter(keys.iter().cloned())
+        .map(|k| {
+            let (bar, stop, op) = (&bar, &stop, &op);
+            async move {
+                let r = if stop.load(Ordering::Relaxed) {
+                    not_tried(&k)
+                } else {
+                    let outcome = op(k.clone()).await;
+                    if outcome.as_ref().is_err_and(Failure::is_fatal) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    result_of(&k, outcome)
+                };
+                bar.inc(1);
+                r
+            }
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    let exit = results.iter().fold(Exit::Done, |e, (_, x)| e.worst(*x));
+    (results.into_iter().map(|(r, _)| r).collect(), exit)
+}
+
+fn item_json(k: &GroupKey, ok: bool, result: &str) -> Value {
+    json!({"resourceGroup": k.resource_group.as_str(), "containerGroupName": k.name.as_str(),
+        "ok": ok, "result": result})
+}
+
+fn not_tried(k: &GroupKey) -> (ItemResult, Exit) {
+    let r = ItemResult {
+        server: k.to_string(),
+        ok: false,
+        result: "not tried".into(),
+        detail: "an earlier call failed the same way for all".into(),
+        json: item_json(k, false, "notTried"),
+    };
+    (r, Exit::ItemsFailed)
+}
+
+fn result_of(k: &GroupKey, outcome: Result<Outcome, Failure>) -> (ItemResult, Exit) {
+    match outcome {
+        Ok(o) => {
+            let mut json = item_json(k, true, o.result);
+            json["answer"] = o.answer;
+            let r = ItemResult {
+                server: k.to_string(),
+                ok: true,
+                result: o.result.into(),
+                detail: o.detail,
+                json,
+            };
+            (r, Exit::Done)
+        }
+        Err(f) => {
+            let result = match &f {
+                Failure::Refused { status: 404, .. } => "not found",
+                Failure::Refused { status: 409, .. } => "refused",
+                _ => "failed",
+            };
+            let detail = match f.code() {
+                Some("GroupHasSessions") => format!("{f} (--force deletes it anyway)"),
+                _ => f.to_string(),
+            };
+            let mut json = item_json(k, false, result);
+            json["error"] = f.to_json();
+            let r = ItemResult {
+                server: k.to_string(),
+                ok: false,
+                result: result.into(),
+                detail,
+                json,
+            };
+            (r, Exit::of(&f))
+        }
+    }
+}
+
+impl Operator {
     /// The results (a table or `--json`) on stdout, a summary on stderr.
     pub(super) fn report(&self, verb: &str, results: &[ItemResult], exit: Exit) -> Exit {
         if self.json {

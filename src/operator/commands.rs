@@ -1,6 +1,6 @@
 //! Each `gamefleet fleet` command: the calls it makes and what it prints.
 
-use super::batch::{progress, Outcome};
+use super::batch::{each, progress, Outcome};
 use super::client::{self, Failure};
 use super::render::{self, Server};
 use super::{fail, gc, plural, Exit, Operator};
@@ -80,16 +80,15 @@ impl Operator {
             GroupState::Running => ("unmark", "unmarked"),
             _ => ("mark", "marked"),
         };
-        let (results, exit) = self
-            .each(&keys, verb, |k| async move {
-                let a = self.client.set_state(&k, to).await?;
-                Ok(Outcome {
-                    result: done,
-                    detail: format!("now {}", a.body["state"].as_str().unwrap_or("?")),
-                    answer: a.body,
-                })
+        let (results, exit) = each(&keys, verb, |k| async move {
+            let a = self.client.set_state(&k, to).await?;
+            Ok(Outcome {
+                result: done,
+                detail: format!("now {}", a.body["state"].as_str().unwrap_or("?")),
+                answer: a.body,
             })
-            .await;
+        })
+        .await;
         self.report(verb, &results, exit)
     }
 
@@ -116,19 +115,18 @@ impl Operator {
             eprintln!("drain: no Running server matches");
             return Exit::Done;
         }
-        let (results, exit) = self
-            .each(&keys, "drain", |k| async move {
-                let a = self
-                    .client
-                    .set_state(&k, GroupState::MarkedForDeletion)
-                    .await?;
-                Ok(Outcome {
-                    result: "marked",
-                    detail: "GC deletes it once empty".into(),
-                    answer: a.body,
-                })
+        let (results, exit) = each(&keys, "drain", |k| async move {
+            let a = self
+                .client
+                .set_state(&k, GroupState::MarkedForDeletion)
+                .await?;
+            Ok(Outcome {
+                result: "marked",
+                detail: "GC deletes it once empty".into(),
+                answer: a.body,
             })
-            .await;
+        })
+        .await;
         let exit = self.report("drain", &results, exit);
         let Some((timeout, poll)) = wait else {
             return exit;
@@ -191,12 +189,11 @@ impl Operator {
     }
 
     pub(super) async fn delete(&self, keys: Vec<GroupKey>, force: bool) -> Exit {
-        let (results, exit) = self
-            .each(&keys, "delete", |k| async move {
-                let a = self.client.delete(&k, force).await?;
-                Ok(deleted(a))
-            })
-            .await;
+        let (results, exit) = each(&keys, "delete", |k| async move {
+            let a = self.client.delete(&k, force).await?;
+            Ok(deleted(a))
+        })
+        .await;
         self.report("delete", &results, exit)
     }
 
@@ -208,27 +205,10 @@ impl Operator {
         let found = gc::candidates(&servers, chrono::Utc::now(), failed_ttl, lease);
         if dry_run {
             if self.json {
-                let items: Vec<Value> = found
-                    .iter()
-                    .map(|c| {
-                        json!({"resourceGroup": c.server.resource_group,
-                            "containerGroupName": c.server.container_group_name,
-                            "state": c.server.state, "activeSessions": c.server.active_sessions,
-                            "reserved": c.server.reserved, "action": c.action, "reason": c.reason})
-                    })
-                    .collect();
+                let items: Vec<Value> = found.iter().map(gc::Candidate::to_json).collect();
                 println!("{}", Value::Array(items));
             } else {
-                let mut t = render::table(&["SERVER", "STATE", "SESSIONS", "WHY"]);
-                for c in &found {
-                    t.add_row(vec![
-                        c.server.name(),
-                        c.server.state.as_str().to_owned(),
-                        c.server.sessions(),
-                        c.reason.clone(),
-                    ]);
-                }
-                println!("{}", render::lines(&t));
+                println!("{}", render::lines(&render::candidates(&found)));
             }
             eprintln!(
                 "gc --dry-run: {} of {} would be deleted; nothing was changed",
@@ -248,12 +228,11 @@ impl Operator {
             return Exit::Done;
         }
         let keys: Vec<GroupKey> = found.iter().filter_map(|c| c.server.key()).collect();
-        let (results, exit) = self
-            .each(&keys, "gc", |k| async move {
-                let a = self.client.delete(&k, false).await?;
-                Ok(deleted(a))
-            })
-            .await;
+        let (results, exit) = each(&keys, "gc", |k| async move {
+            let a = self.client.delete(&k, false).await?;
+            Ok(deleted(a))
+        })
+        .await;
         self.report("gc", &results, exit)
     }
 }

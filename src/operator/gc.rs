@@ -19,6 +19,17 @@ pub struct Candidate {
     pub reason: String,
 }
 
+impl Candidate {
+    /// For `--json`: the server, the action and the reason.
+    pub fn to_json(&self) -> serde_json::Value {
+        let s = &self.server;
+        serde_json::json!({"resourceGroup": s.resource_group,
+            "containerGroupName": s.container_group_name, "state": s.state,
+            "activeSessions": s.active_sessions, "reserved": s.reserved,
+            "action": self.action, "reason": self.reason})
+    }
+}
+
 /// The servers of `list` GC would delete at `now`, in List's order.
 pub fn candidates(
     list: &[Server],

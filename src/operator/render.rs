@@ -253,6 +253,21 @@ pub fn arm_summary(d: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// `fleet gc --dry-run`'s table: each server GC would delete, and why.
+pub fn candidates(found: &[super::gc::Candidate]) -> Table {
+    let mut t = table(&["SERVER", "STATE", "SESSIONS", "RESERVED", "WHY"]);
+    for c in found {
+        t.add_row(vec![
+            c.server.name(),
+            c.server.state.as_str().to_owned(),
+            c.server.sessions(),
+            c.server.reserved.to_string(),
+            c.reason.clone(),
+        ]);
+    }
+    t
+}
+
 /// How one item of mark/unmark/drain/delete/gc ended.
 #[derive(Debug, Clone)]
 pub struct ItemResult {

@@ -457,11 +457,13 @@ async fn an_unreachable_or_failing_deployment_exits_4() {
     // Answering 503 (a store outage, as gamefleet answers it).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         while let Ok((mut c, _)) = listener.accept().await {
             let mut buf = [0u8; 4096];
-            let _ = c.read(&mut buf).await;
+            let n = c.read(&mut buf).await.unwrap_or(0);
+            let _ = seen_tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
             let body = r#"{"error": {"code": "StoreUnavailable", "message": "Table Storage did not answer"}}"#;
             let answer = format!(
                 "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -479,6 +481,14 @@ async fn an_unreachable_or_failing_deployment_exits_4() {
         "{}",
         run.stderr
     );
+    // The key went to both the Functions host and gamefleet, in headers only.
+    let request = seen.recv().await.unwrap().to_ascii_lowercase();
+    assert!(request.starts_with("get /api/list?state=all "), "{request}");
+    assert!(
+        request.contains(&format!("x-functions-key: {KEY}")),
+        "{request}"
+    );
+    assert!(request.contains(&format!("x-api-key: {KEY}")), "{request}");
 }
 
 #[tokio::test]

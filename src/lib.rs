@@ -2,7 +2,7 @@
 //! Azure Functions custom handler.
 //!
 //! Data flows one way: **edge** ([`runtime`], [`http`], [`config`], the CLI in
-//! `main.rs`) → **core** ([`fleet`], [`lifecycle`] and [`schedule`], pure;
+//! `main.rs`; [`operator`], the operator's CLI, is a client of [`http`]'s API) → **core** ([`fleet`], [`lifecycle`] and [`schedule`], pure;
 //! [`ops`], the application: [`ops::App`], one use case per function,
 //! [`ops::power`], [`ops::schedules`]) → **ports** ([`ports`],
 //! [`lifecycle::Power`]) → **adapters** ([`store`],
@@ -18,6 +18,7 @@ pub mod fleet;
 pub mod http;
 pub mod lifecycle;
 pub mod metrics;
+pub mod operator;
 pub mod ops;
 pub mod ports;
 pub mod runtime;

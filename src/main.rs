@@ -87,13 +87,20 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
-    /// Standby capacity: store, list, show, remove fleets (min, max, buffer,
-    /// cooldown, the Create template), or run one autoscaler tick now (for a
-    /// cron on a VM). Reads AzureWebJobsStorage and FLEET_TABLE like the functions.
+    /// Autoscaler fleet definitions (standby capacity): store, list, show,
+    /// remove them (min, max, buffer, cooldown, the Create template), or run one
+    /// autoscaler tick now (for a cron on a VM). Reads AzureWebJobsStorage and
+    /// FLEET_TABLE like the functions. To operate the game servers themselves
+    /// over a deployment's API, see `gamefleet fleet`.
     Fleets {
         #[command(subcommand)]
         command: FleetsCommand,
     },
+    /// Operate the game servers of a deployment over its HTTP API (URL + key):
+    /// list, show, mark, unmark, drain, delete, gc. Not `fleets`, which stores
+    /// the autoscaler's fleet definitions in the table directly.
+    #[command(after_help = gamefleet::operator::EXIT_CODES)]
+    Fleet(gamefleet::operator::FleetArgs),
     /// Move every row the original project wrote under a mixed-case resource
     /// group to gamefleet's key (lower-cased). Idempotent and safe while the
     /// fleet runs; the functions also move such rows when they meet them.
@@ -274,6 +281,8 @@ async fn main() -> ExitCode {
             init_tracing("warn");
             schedule(command).await
         }
+        // Exit codes of their own (gamefleet::operator::Exit); errors are printed there.
+        Command::Fleet(args) => Ok(ExitCode::from(gamefleet::operator::run(args).await.code())),
         Command::Fleets { command } => {
             init_tracing("warn");
             fleets(command).await

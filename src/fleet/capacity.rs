@@ -44,7 +44,7 @@ pub struct Capacity {
 }
 
 /// Whether a server is alive by its own reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Health {
     /// Reported within `HEALTH_TIMEOUT` (or health is not checked).

@@ -1,5 +1,6 @@
 //! The rules of garbage collection, as pure functions of a record and the clock.
 
+use super::capacity::Health;
 use super::machine::{next, Decision, Event, GroupState};
 use super::record::GroupRecord;
 use chrono::{DateTime, Utc};
@@ -35,6 +36,32 @@ pub fn lease_expired(claimed_at: DateTime<Utc>, now: DateTime<Utc>, lease: Durat
         .is_ok_and(|age| age >= lease)
 }
 
+/// What GC's rules read of one server. Every field is in List's item too
+/// (`state`, `stateChangedAt`, `activeSessions` + `reserved`), so the operator
+/// CLI's `gamefleet fleet gc --dry-run` applies these same rules to what List
+/// shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcFacts {
+    pub state: GroupState,
+    pub state_changed_at: DateTime<Utc>,
+    /// Sessions plus the slots of live reservations (they count as sessions).
+    pub held: u32,
+}
+
+impl GcFacts {
+    /// The facts of `record` at `now` (its reservations that have not expired).
+    pub fn of(record: &GroupRecord, now: DateTime<Utc>) -> Self {
+        Self {
+            state: record.state,
+            state_changed_at: record.state_changed_at,
+            held: record
+                .active_sessions
+                .get()
+                .saturating_add(record.capacity.reserved(now)),
+        }
+    }
+}
+
 /// Decide for one record. `failed_ttl` is how long a Failed group is kept for
 /// inspection before it is collected; `lease` how long a Deleting claim
 /// belongs to whoever made it (`DELETE_LEASE`).
@@ -44,16 +71,26 @@ pub fn plan(
     failed_ttl: Duration,
     lease: Duration,
 ) -> GcAction {
-    if record.state == GroupState::Deleting {
-        return if lease_expired(record.state_changed_at, now, lease) {
+    decide(&GcFacts::of(record, now), now, failed_ttl, lease)
+}
+
+/// [`plan`] on the facts alone.
+pub fn decide(
+    facts: &GcFacts,
+    now: DateTime<Utc>,
+    failed_ttl: Duration,
+    lease: Duration,
+) -> GcAction {
+    if facts.state == GroupState::Deleting {
+        return if lease_expired(facts.state_changed_at, now, lease) {
             GcAction::Resume
         } else {
             GcAction::Skip(SkipReason::ClaimedRecently)
         };
     }
-    if record.state == GroupState::Failed {
+    if facts.state == GroupState::Failed {
         let age = now
-            .signed_duration_since(record.state_changed_at)
+            .signed_duration_since(facts.state_changed_at)
             .to_std()
             .unwrap_or_default();
         if age < failed_ttl {
@@ -63,18 +100,23 @@ pub fn plan(
     // Live reservations count as sessions: a reserved server is kept until
     // they expire (or the server's players are in its own count).
     let claim = Event::GcClaim {
-        active_sessions: record
-            .active_sessions
-            .get()
-            .saturating_add(record.capacity.reserved(now)),
+        active_sessions: facts.held,
     };
-    match next(record.state, &claim) {
+    match next(facts.state, &claim) {
         Decision::Move(GroupState::Deleting) => GcAction::Collect,
         Decision::Reject(super::machine::Rejection::HasSessions) => {
             GcAction::Skip(SkipReason::HasSessions)
         }
         _ => GcAction::Skip(SkipReason::NotMarked),
     }
+}
+
+/// Whether GC's health check marks this server before collecting (and so
+/// collects it in the same run): Running, silent past `HEALTH_TIMEOUT`, and
+/// holding nobody, not even a reservation. One that holds players is left
+/// to its own report or the operator.
+pub fn marks_unhealthy(facts: &GcFacts, health: Health) -> bool {
+    facts.state == GroupState::Running && health == Health::Unhealthy && facts.held == 0
 }
 
 #[cfg(test)]
@@ -113,6 +155,36 @@ mod tests {
         );
         let later = now + chrono::Duration::seconds(31);
         assert_eq!(plan(&r, later, ttl, lease), GcAction::Collect);
+    }
+
+    #[test]
+    fn the_health_check_marks_only_running_silent_and_empty_servers() {
+        let now = Utc::now();
+        let facts = |state, held| GcFacts {
+            state,
+            state_changed_at: now,
+            held,
+        };
+        assert!(marks_unhealthy(
+            &facts(GroupState::Running, 0),
+            Health::Unhealthy
+        ));
+        assert!(!marks_unhealthy(
+            &facts(GroupState::Running, 1),
+            Health::Unhealthy
+        ));
+        assert!(!marks_unhealthy(
+            &facts(GroupState::Running, 0),
+            Health::Unknown
+        ));
+        assert!(!marks_unhealthy(
+            &facts(GroupState::Running, 0),
+            Health::Healthy
+        ));
+        assert!(!marks_unhealthy(
+            &facts(GroupState::MarkedForDeletion, 0),
+            Health::Unhealthy
+        ));
     }
 
     #[test]

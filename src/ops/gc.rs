@@ -14,7 +14,7 @@
 
 use super::migrate::Adopter;
 use super::App;
-use crate::fleet::gc::{plan, GcAction};
+use crate::fleet::gc::{plan, GcAction, GcFacts};
 use crate::fleet::{GroupRecord, GroupState, Versioned};
 use crate::ports::{DeleteOutcome, ListQuery, StoreError};
 use futures::stream::StreamExt;
@@ -250,10 +250,9 @@ impl App {
         now: chrono::DateTime<chrono::Utc>,
     ) -> bool {
         let r = &v.value;
+        let health = r.capacity.health(now, self.settings.health_timeout);
         if v.legacy_partition.is_some()
-            || !self.unhealthy(r)
-            || r.active_sessions.get() > 0
-            || r.capacity.reserved(now) > 0
+            || !crate::fleet::gc::marks_unhealthy(&GcFacts::of(r, now), health)
         {
             return false;
         }

@@ -24,6 +24,7 @@ mod metrics;
 mod monitor;
 mod openapi;
 mod openstack;
+mod operator;
 mod pacing;
 mod power;
 mod reconcile;

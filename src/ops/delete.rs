@@ -91,15 +91,26 @@ impl App {
                 return Ok(Claim::NoRow);
             };
             let rec = &current.value;
+            // A live reservation counts as sessions here as everywhere: the
+            // players an Allocate promised are on their way. The claim below
+            // is conditional on this read, so one that lands after it is seen.
+            let reserved = rec.capacity.reserved(crate::fleet::record::now());
             if !force
-                && !rec.active_sessions.is_zero()
+                && (!rec.active_sessions.is_zero() || reserved > 0)
                 && rec.state != crate::fleet::GroupState::Deleting
             {
+                let held = if reserved > 0 {
+                    format!(
+                        "{} active sessions and {reserved} reserved slots",
+                        rec.active_sessions
+                    )
+                } else {
+                    format!("{} active sessions", rec.active_sessions)
+                };
                 return Err(OpsError::Conflict {
                     code: "GroupHasSessions",
                     message: format!(
-                        "container group {key} has {} active sessions; set them to 0 first, or send \"force\": true",
-                        rec.active_sessions
+                        "container group {key} has {held}; set them to 0 first (a reservation expires after ALLOCATION_TTL), or send \"force\": true"
                     ),
                 });
             }

@@ -189,6 +189,43 @@ async fn a_reservation_keeps_a_marked_server_from_gc_until_it_expires() {
 }
 
 #[tokio::test]
+async fn delete_without_force_refuses_a_reserved_server_and_force_deletes_it() {
+    let t = TestApp::spawn().await;
+    server(&t, "arena", "promised", 8, json!({}), "westeurope").await;
+    let (s, v) = allocate(&t, json!({"requestId": "on-their-way", "players": 2})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    let key = json!({"resourceGroup": "arena", "containerGroupName": "promised"});
+    let (s, v) = t.post("/api/Delete", &key).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("GroupHasSessions")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 reserved slots"),
+        "{v}"
+    );
+    assert!(
+        t.sim.group("arena", "promised").is_some(),
+        "nothing sent to ARM"
+    );
+    assert_eq!(
+        t.row("arena", "promised").await.unwrap().state.to_string(),
+        "Running"
+    );
+
+    let mut force = key.clone();
+    force["force"] = json!(true);
+    let (s, v) = t.post("/api/Delete", &force).await;
+    assert!(s == StatusCode::OK || s == StatusCode::ACCEPTED, "{s} {v}");
+    assert!(t.sim.group("arena", "promised").is_none());
+}
+
+#[tokio::test]
 async fn bad_allocations_are_refused_naming_the_field_and_reserve_nothing() {
     let t = TestApp::spawn().await;
     server(&t, "arena", "only", 4, json!({}), "westeurope").await;

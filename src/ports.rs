@@ -355,7 +355,11 @@ pub struct GroupStatus {
     pub public_ip: Option<String>,
     /// Tags on the group.
     pub tags: serde_json::Map<String, serde_json::Value>,
-    /// The whole ARM body, as Details returns it.
+    /// `location`, ARM's region name.
+    pub location: Option<String>,
+    /// The whole ARM body, as Details returns it; `Null` in a list's items
+    /// (reconcile holds every group of the subscription at once, and needs
+    /// only the fields above: a body is kilobytes, the fields a few dozen bytes).
     pub raw: serde_json::Value,
 }
 

@@ -78,12 +78,7 @@ impl App {
                 Provisioning::Failed => GroupState::Failed,
                 Provisioning::InProgress => GroupState::Creating,
             };
-            let location = status
-                .raw
-                .get("location")
-                .and_then(|l| l.as_str())
-                .unwrap_or_default()
-                .to_owned();
+            let location = status.location.clone().unwrap_or_default();
             let mut row = GroupRecord::creating(key.clone(), location, now);
             row.state = state;
             row.public_ip = status.public_ip.clone();

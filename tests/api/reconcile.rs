@@ -130,6 +130,10 @@ async fn tagged_groups_without_rows_are_adopted_others_reported_and_phantoms_rem
     );
     let adopted = t.row("rg", "orphan").await.unwrap();
     assert_eq!(adopted.state, GroupState::Running);
+    assert_eq!(
+        adopted.location, "westeurope",
+        "the region ARM's list gives"
+    );
     assert!(
         t.row("rg", "theirs").await.is_none(),
         "never adopt a group gamefleet did not make"

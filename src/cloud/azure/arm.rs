@@ -374,6 +374,7 @@ pub fn group_status(raw: Value) -> GroupStatus {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default(),
+        location: s(raw.get("location")),
         raw,
     }
 }
@@ -447,13 +448,16 @@ impl ContainerPlatform for ArmClient {
             if !r.status.is_success() {
                 return Err(r.into_error());
             }
-            let v = r.json()?;
-            for item in v
-                .get("value")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            let mut v = r.json()?;
+            next = v
+                .get("nextLink")
+                .and_then(Value::as_str)
+                .and_then(|s| url::Url::parse(s).ok());
+            let items = match v.get_mut("value").map(Value::take) {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            for item in items {
                 let key = item
                     .get("id")
                     .and_then(Value::as_str)
@@ -461,13 +465,11 @@ impl ContainerPlatform for ArmClient {
                     .and_then(|id| id.group_key());
                 // Names gamefleet could not have created (ARM accepts more than its own rules say) are skipped.
                 if let Some(key) = key {
-                    out.push((key, group_status(item.clone())));
+                    let mut status = group_status(item);
+                    status.raw = Value::Null;
+                    out.push((key, status));
                 }
             }
-            next = v
-                .get("nextLink")
-                .and_then(Value::as_str)
-                .and_then(|s| url::Url::parse(s).ok());
         }
         Ok(out)
     }

@@ -312,8 +312,8 @@ paths = {
     "/api/Dashboard": {"get": {"operationId": "Dashboard",
         "summary": "The dashboard page (HTML), or its data (?view=data); the key may be given as ?code=",
         "security": [{"functionKey": []}, {"functionKeyQuery": []}, {"apiKey": []}, {"apiKeyQuery": []}],
-        "parameters": [{"name": "view", "in": "query", "schema": {"type": "string", "enum": ["page", "data"], "default": "page"}},
-                       {"name": "code", "in": "query", "schema": {"type": "string"}}],
+        # `code` is a security scheme here (apiKeyQuery / functionKeyQuery), not a parameter.
+        "parameters": [{"name": "view", "in": "query", "schema": {"type": "string", "enum": ["page", "data"], "default": "page"}}],
         "responses": {"200": {"description": "the page (text/html), or with ?view=data its data",
                               "content": {"application/json": {"schema": ref("DashboardData")},
                                           "text/html": {"schema": {"type": "string"}}}},

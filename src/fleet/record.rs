@@ -119,6 +119,28 @@ pub struct GroupView<'a> {
     pub last_heartbeat_at: Option<DateTime<Utc>>,
 }
 
+/// A group as List (and the dashboard) lists it: [`GroupView`] and its health.
+#[derive(Debug, Serialize)]
+pub struct ListedView<'a> {
+    #[serde(flatten)]
+    pub group: GroupView<'a>,
+    pub health: super::capacity::Health,
+}
+
+impl GroupRecord {
+    /// The record as List shows it at `now` (health judged with `HEALTH_TIMEOUT`).
+    pub fn listed(
+        &self,
+        now: DateTime<Utc>,
+        health_timeout: Option<std::time::Duration>,
+    ) -> ListedView<'_> {
+        ListedView {
+            group: self.view(),
+            health: self.capacity.health(now, health_timeout),
+        }
+    }
+}
+
 /// A `DateTime<Utc>` exactly as chrono's serde writes it (RFC 3339 with `Z`,
 /// the fraction in 0, 3, 6 or 9 digits), without `core::fmt`: List writes
 /// two or three per group, and chrono's path through `collect_str` was the

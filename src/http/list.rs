@@ -10,23 +10,12 @@
 //! announced), and a client sees a failed read, never a short array that
 //! looks whole. The failure is logged.
 
-use crate::fleet::allocation::Health;
-use crate::fleet::record::GroupView;
 use crate::ops::list::Rows;
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use futures::stream::{self, StreamExt};
-use serde::Serialize;
 use std::time::Duration;
-
-/// One item of List's array: the group as every function shows it, and its health.
-#[derive(Serialize)]
-struct Item<'a> {
-    #[serde(flatten)]
-    group: GroupView<'a>,
-    health: Health,
-}
 
 /// Bytes a rendered group takes, about (the buffer of a page grows past it if needed).
 const ITEM_BYTES: usize = 420;
@@ -46,11 +35,8 @@ pub fn answer(rows: Rows, health_timeout: Option<Duration>) -> Response {
                 buf.push(b',');
             }
             first = false;
-            let item = Item {
-                group: r.view(),
-                health: r.capacity.health(now, health_timeout),
-            };
-            serde_json::to_writer(&mut buf, &item).map_err(std::io::Error::other)?;
+            serde_json::to_writer(&mut buf, &r.listed(now, health_timeout))
+                .map_err(std::io::Error::other)?;
         }
         Ok::<_, std::io::Error>(Bytes::from(buf))
     });

@@ -10,11 +10,8 @@
 use super::fleets::FleetOpsError;
 use super::schedules::ScheduleOpsError;
 use super::{App, OpsError};
-use crate::fleet::record::GroupView;
-use crate::ports::{ListQuery, StoreError};
+use crate::ports::StoreError;
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::StreamExt;
-use serde::Serialize;
 use serde_json::{json, Value};
 
 /// Servers listed by one answer; the counts cover every one.
@@ -33,14 +30,6 @@ pub enum DashboardError {
     Fleets(#[from] FleetOpsError),
     #[error(transparent)]
     Schedules(#[from] ScheduleOpsError),
-}
-
-/// One server as the dashboard lists it: as List shows it, with its health.
-#[derive(Serialize)]
-struct Item<'a> {
-    #[serde(flatten)]
-    group: GroupView<'a>,
-    health: crate::fleet::allocation::Health,
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -86,26 +75,15 @@ impl App {
     /// `total`, `limit`), `counts` by state and region, `regions` (sessions
     /// and reservations).
     async fn dashboard_servers(&self, now: DateTime<Utc>) -> Result<Value, DashboardError> {
-        let mut census = crate::metrics::Census::default();
         let mut shown = Vec::new();
-        let query = ListQuery::ByState {
-            state: None,
-            resource_group: None,
-        };
-        let mut pages = self.store.list_pages(&query);
-        while let Some(page) = pages.next().await {
-            for v in page? {
-                let r = &v.value;
-                census.add(r, self.unhealthy(r), now);
+        let census = self
+            .census_scan(now, |r| {
                 if shown.len() < MAX_SERVERS {
-                    let item = Item {
-                        group: r.view(),
-                        health: r.capacity.health(now, self.settings.health_timeout),
-                    };
+                    let item = r.listed(now, self.settings.health_timeout);
                     shown.push(serde_json::to_value(&item).unwrap_or(Value::Null));
                 }
-            }
-        }
+            })
+            .await?;
         let counts: Vec<Value> = census
             .servers()
             .map(|(state, region, n)| json!({"state": state, "region": region, "servers": n}))

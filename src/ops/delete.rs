@@ -94,11 +94,9 @@ impl App {
             // A live reservation counts as sessions here as everywhere: the
             // players an Allocate promised are on their way. The claim below
             // is conditional on this read, so one that lands after it is seen.
-            let reserved = rec.capacity.reserved(crate::fleet::record::now());
-            if !force
-                && (!rec.active_sessions.is_zero() || reserved > 0)
-                && rec.state != crate::fleet::GroupState::Deleting
-            {
+            let held = crate::fleet::gc::GcFacts::of(rec, crate::fleet::record::now()).held;
+            if !force && held > 0 && rec.state != crate::fleet::GroupState::Deleting {
+                let reserved = held.saturating_sub(rec.active_sessions.get());
                 let held = if reserved > 0 {
                     format!(
                         "{} active sessions and {reserved} reserved slots",

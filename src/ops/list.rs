@@ -43,6 +43,16 @@ impl App {
     /// original project's rows as they are: counting moves nothing).
     pub async fn fleet_gauges(&self) -> Result<crate::metrics::Census, OpsError> {
         let now = crate::fleet::record::now();
+        Ok(self.census_scan(now, |_| {}).await?)
+    }
+
+    /// Every row of the table, a page at a time, counted at `now`; `visit`
+    /// sees each row as it is counted (the dashboard keeps the first ones).
+    pub(crate) async fn census_scan(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        mut visit: impl FnMut(&GroupRecord),
+    ) -> Result<crate::metrics::Census, StoreError> {
         let mut census = crate::metrics::Census::default();
         let query = ListQuery::ByState {
             state: None,
@@ -52,6 +62,7 @@ impl App {
         while let Some(page) = pages.next().await {
             for v in page? {
                 census.add(&v.value, self.unhealthy(&v.value), now);
+                visit(&v.value);
             }
         }
         Ok(census)

@@ -23,6 +23,24 @@ async fn document(t: &TestApp) -> Value {
     r.json().await.unwrap()
 }
 
+/// Where `body` breaks `schema` (a schema of the document, its `$ref`s
+/// resolved against the document's components): empty when it conforms.
+fn violations(doc: &Value, schema: &Value, body: &Value) -> Vec<String> {
+    let root = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "components": doc["components"],
+        "allOf": [schema],
+    });
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("schema does not compile: {e}: {schema}"));
+    validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect()
+}
+
 /// Checks `body`, the answer `status` of `method path`, against the document:
 /// the status must be declared, and the body must match its schema.
 fn conforms(doc: &Value, method: &str, path: &str, status: StatusCode, body: &Value) {
@@ -37,19 +55,7 @@ fn conforms(doc: &Value, method: &str, path: &str, status: StatusCode, body: &Va
         .as_object()
         .and_then(|c| c.values().next())
         .unwrap_or_else(|| panic!("{method} {path} {status}: no content in the document"));
-    let schema = json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "components": doc["components"],
-        "allOf": [content["schema"]],
-    });
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap_or_else(|e| panic!("{method} {path} {status}: schema does not compile: {e}"));
-    let errors: Vec<String> = validator
-        .iter_errors(body)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect();
+    let errors = violations(doc, &content["schema"], body);
     assert!(
         errors.is_empty(),
         "{method} {path} {status} breaks the document's schema: {errors:?}\nbody: {body}"
@@ -64,19 +70,7 @@ fn request_conforms(doc: &Value, method: &str, path: &str, body: &Value) {
         schema.is_object(),
         "{method} {path} took a body the document has no schema for"
     );
-    let root = json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "components": doc["components"],
-        "allOf": [schema],
-    });
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&root)
-        .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(body)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect();
+    let errors = violations(doc, schema, body);
     assert!(
         errors.is_empty(),
         "{method} {path} accepted a body its request schema refuses: {errors:?}\nbody: {body}"
